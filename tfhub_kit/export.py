@@ -1,0 +1,280 @@
+"""Export stage: a recipe's network -> TF Hub SavedModels + `manifest.json`, atomically.
+
+    result = export_recipe("models/tfhub-kit/all_minilm_l6_v2", out_dir="build")
+
+writes `build/<publisher>/<model>/<version>/` with (as the recipe asks):
+- `preprocess/`: strings -> `input_word_ids`, `input_mask`, `input_type_ids`, plus
+  `.tokenize`, `.bert_pack_inputs` and `.tokenize.get_special_tokens_dict()`;
+- `encoder/`: a Reusable SavedModel (`__call__(inputs, training)`, `variables`,
+  `trainable_variables`, `regularization_losses`) and a `serving_default` signature;
+- `embedding/`: strings -> float32 [batch, dim], Reusable as well;
+- `manifest.json`: hashes, signatures, sizes, versions and probe outputs.
+Everything goes to a temporary folder first and is renamed into place at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tfhub_kit import __version__
+from tfhub_kit.errors import ExportError
+from tfhub_kit.layout import MANIFEST_FILE, BuildLayout
+from tfhub_kit.networks import ENCODER_INPUTS, HFSource, Network, inspect_hf_folder, load_network
+from tfhub_kit.recipe import Recipe, load_recipe
+from tfhub_kit.tokenizers import build_preprocessor
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    layout: BuildLayout
+    manifest: dict[str, Any]
+
+
+def export_recipe(recipe_dir: str | Path, *, out_dir: str | Path = "build", progress: Progress | None = None) -> ExportResult:
+    """Load the recipe, convert its checkpoint and export it (the by-name entry point)."""
+    say = progress or (lambda _msg: None)
+    recipe = load_recipe(recipe_dir)
+    source = inspect_hf_folder(recipe.source_dir)
+    say(f"loading {source.architecture.model_type} checkpoint from {source.folder}")
+    network = load_network(source)
+    layout = BuildLayout.for_handle(out_dir, recipe.model.publisher, recipe.model.name, recipe.model.version)
+    return export_network(network, source, recipe, layout, progress=say)
+
+
+def export_network(
+    network: Network, source: HFSource, recipe: Recipe, layout: BuildLayout, *, progress: Progress | None = None
+) -> ExportResult:
+    """Write the SavedModels for an in-memory `network` (the from-objects entry point)."""
+    import tensorflow as tf
+
+    say = progress or (lambda _msg: None)
+    settings = recipe.export
+    tmp = layout.root.with_name(f".{layout.root.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        preprocessor = build_preprocessor(source.tokenizer, settings.seq_length)
+        pooling, normalize = _embedding_settings(recipe, source)
+        modules = {
+            "preprocess": preprocessor,
+            "encoder": encoder_module(network),
+            "embedding": embedding_module(network, preprocessor, pooling=pooling, normalize=normalize),
+        }
+        manifest_models: dict[str, Any] = {}
+        for kind in settings.saved_models:
+            say(f"saving {kind}/")
+            module = modules[kind]
+            signatures = {"serving_default": module.serving_default}
+            tf.saved_model.save(module, str(tmp / kind), signatures=signatures)
+            manifest_models[kind] = {
+                "path": kind,
+                "bytes": _dir_bytes(tmp / kind),
+                "signatures": {name: _describe(fn) for name, fn in signatures.items()},
+            }
+        if "encoder" in manifest_models:
+            manifest_models["encoder"]["parameters"] = _parameters(network)
+            manifest_models["encoder"]["num_layers"] = network.num_layers
+        if "embedding" in manifest_models:
+            manifest_models["embedding"].update(
+                dim=network.hidden_dim, pooling=pooling, normalize=normalize, parameters=_parameters(network)
+            )
+        say("computing probe outputs")
+        manifest = {
+            "format": 1,
+            "handle": recipe.handle,
+            "model": {"publisher": recipe.model.publisher, "name": recipe.model.name, "version": recipe.model.version},
+            "recipe": {"file": str(recipe.file), "sha256": recipe.sha256},
+            "source": {
+                "folder": str(source.folder),
+                "model_type": source.architecture.model_type,
+                "network_architecture": source.architecture.network_architecture,
+                "files": {str(p.relative_to(source.folder)): _sha256(p) for p in source.files},
+            },
+            "seq_length": settings.seq_length,
+            "vocab_size": network.vocab_size,
+            "special_tokens": {k: int(v) for k, v in source.tokenizer.special_ids().items()},
+            "saved_models": manifest_models,
+            "probes": _probes(settings.probes, modules, settings.saved_models),
+            "versions": _versions(),
+        }
+        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+        _swap_into_place(tmp, layout.root)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, (ExportError, KeyboardInterrupt)):
+            raise
+        raise ExportError(f"exporting {recipe.handle} to {layout.root} failed: {exc}") from exc
+    say(f"wrote {layout.root}")
+    return ExportResult(layout=layout, manifest=manifest)
+
+
+# --- SavedModel roots ----------------------------------------------------------------
+
+
+def encoder_module(network: Network) -> Any:
+    """The encoder SavedModel root: Reusable API plus `serving_default`."""
+    import tensorflow as tf
+
+    spec = {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in ENCODER_INPUTS}
+    root = _reusable_root(network)
+
+    @tf.function
+    def call(inputs: dict[str, tf.Tensor], training: bool = False) -> dict[str, Any]:
+        return network(inputs, training=training)
+
+    @tf.function(input_signature=[spec[name] for name in ENCODER_INPUTS])
+    def serving_default(input_word_ids: tf.Tensor, input_mask: tf.Tensor, input_type_ids: tf.Tensor) -> dict[str, tf.Tensor]:
+        inputs = {"input_word_ids": input_word_ids, "input_mask": input_mask, "input_type_ids": input_type_ids}
+        out = network(inputs, training=False)
+        flat = {k: out[k] for k in ("sequence_output", "pooled_output", "default")}
+        flat.update({f"encoder_outputs_{i}": t for i, t in enumerate(out["encoder_outputs"])})
+        return flat
+
+    for training in (False, True):
+        call.get_concrete_function(spec, training=training)
+    root.__call__ = call
+    root.serving_default = serving_default.get_concrete_function()
+    return root
+
+
+def embedding_module(network: Network, preprocessor: Any, *, pooling: str, normalize: bool) -> Any:
+    """The text-embedding SavedModel root: strings[b] -> float32 [b, dim], Reusable."""
+    import tensorflow as tf
+
+    strings = tf.TensorSpec([None], tf.string, name="sentences")
+    root = _reusable_root(network)
+    root.preprocessor = preprocessor
+
+    @tf.function
+    def call(sentences: tf.Tensor, training: bool = False) -> tf.Tensor:
+        inputs = preprocessor.pack_dynamic(sentences)
+        out = network(inputs, training=training)
+        return pool(out, inputs["input_mask"], pooling=pooling, normalize=normalize)
+
+    @tf.function(input_signature=[strings])
+    def serving_default(sentences: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {"default": call(sentences, training=False)}
+
+    for training in (False, True):
+        call.get_concrete_function(strings, training=training)
+    root.__call__ = call
+    root.serving_default = serving_default.get_concrete_function()
+    return root
+
+
+def pool(outputs: dict[str, Any], mask: Any, *, pooling: str, normalize: bool) -> Any:
+    """Sentence vector from encoder outputs: `mean` over unmasked tokens, `cls`, or `pooler`."""
+    import tensorflow as tf
+
+    if pooling == "mean":
+        m = tf.cast(mask, tf.float32)[:, :, None]
+        summed = tf.reduce_sum(outputs["sequence_output"] * m, axis=1)
+        vec = summed / tf.maximum(tf.reduce_sum(m, axis=1), 1e-9)
+    elif pooling == "cls":
+        vec = outputs["sequence_output"][:, 0, :]
+    else:
+        vec = outputs["pooled_output"]
+    return tf.math.l2_normalize(vec, axis=-1) if normalize else vec
+
+
+def _reusable_root(network: Network) -> Any:
+    import tensorflow as tf
+
+    root = tf.train.Checkpoint()
+    root.variables = network.variables
+    root.trainable_variables = network.trainable_variables
+    root.regularization_losses = []
+    return root
+
+
+# --- manifest helpers ----------------------------------------------------------------
+
+
+def _embedding_settings(recipe: Recipe, source: HFSource) -> tuple[str, bool]:
+    cfg = recipe.export.embedding
+    pooling = cfg.pooling
+    if pooling == "auto":
+        pooling = source.st_pooling or ("pooler" if source.architecture.has_pooler else "cls")
+    normalize = {"yes": True, "no": False, "auto": bool(source.st_normalize)}[cfg.normalize]
+    return pooling, normalize
+
+
+def _describe(fn: Any) -> dict[str, Any]:
+    """Input and output names, dtypes and shapes of a concrete function (a signature)."""
+    import tensorflow as tf
+
+    args, kwargs = fn.structured_input_signature
+    inputs = {s.name: s for s in args} | kwargs
+    outputs = fn.structured_outputs
+
+    def spec(t: Any) -> dict[str, Any]:
+        return {"dtype": t.dtype.name, "shape": t.shape.as_list()}
+
+    return {
+        "inputs": {name: spec(s) for name, s in sorted(inputs.items())},
+        "outputs": {name: spec(t) for name, t in sorted(outputs.items())},
+    }
+
+
+def _parameters(network: Network) -> dict[str, int]:
+    total = sum(int(v.numpy().size) for v in network.backbone.weights)
+    words = int(network.word_embeddings.numpy().size)
+    return {"total": total, "word_embeddings": words, "other": total - words}
+
+
+def _probes(sentences: tuple[str, ...], modules: dict[str, Any], kinds: tuple[str, ...]) -> dict[str, Any]:
+    import tensorflow as tf
+
+    text = tf.constant(list(sentences))
+    inputs = modules["preprocess"](text)
+    out: dict[str, Any] = {"sentences": list(sentences)}
+    if "preprocess" in kinds:
+        lengths = tf.reduce_sum(inputs["input_mask"], axis=1).numpy()
+        ids = inputs["input_word_ids"].numpy()
+        out["input_word_ids"] = [row[:n].tolist() for row, n in zip(ids, lengths)]
+    if "encoder" in kinds:
+        enc = modules["encoder"].__call__(inputs, training=False)
+        out["pooled_output"] = enc["pooled_output"].numpy().tolist()
+    if "embedding" in kinds:
+        out["embedding"] = modules["embedding"].__call__(text, training=False).numpy().tolist()
+    return out
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    versions = {"tfhub_kit": __version__, "python": platform.python_version()}
+    for dist in ("tensorflow", "tensorflow-text", "keras", "keras-hub"):
+        versions[dist] = version(dist)
+    return versions
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _dir_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _swap_into_place(tmp: Path, final: Path) -> None:
+    """Rename the finished temp build to its final name, replacing an older build."""
+    old = final.with_name(f".{final.name}.old-{os.getpid()}")
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)

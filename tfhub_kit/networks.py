@@ -1,0 +1,233 @@
+"""keras-hub backbones from a local Hugging Face folder, behind one TF Hub-shaped call.
+
+`inspect_hf_folder` checks a checkpoint folder without loading weights (what `recipe check`
+needs); `load_network` builds the keras-hub backbone, ports the weights with keras-hub's own
+converters (no network access) and wraps it as a `Network` whose `__call__` takes and
+returns the tensors of TF Hub's Common SavedModel API for text encoders.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from tfhub_kit.errors import ExportError, RecipeError
+from tfhub_kit.tokenizers import TokenizerSpec, tokenizer_spec_from_hf
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILES = ("model.safetensors", "model.safetensors.index.json")
+ENCODER_INPUTS = ("input_word_ids", "input_mask", "input_type_ids")
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """How one Hugging Face `model_type` maps onto a keras-hub backbone."""
+
+    model_type: str
+    activation_key: str
+    """config.json key naming the feed-forward activation."""
+    has_pooler: bool
+    """True if the checkpoint has BERT's tanh pooler; else `pooled_output` is the first token."""
+    uses_segments: bool
+    network_architecture: str
+    """The tfhub.dev `network-architecture` tag."""
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "bert": Architecture("bert", "hidden_act", True, True, "bert"),
+    "distilbert": Architecture("distilbert", "activation", False, False, "transformer"),
+}
+
+
+@dataclass(frozen=True)
+class HFSource:
+    """What a Hugging Face folder holds, read from its JSON files only."""
+
+    folder: Path
+    config: dict[str, Any]
+    architecture: Architecture
+    tokenizer: TokenizerSpec
+    st_pooling: str | None
+    """sentence-transformers pooling mode from 1_Pooling/config.json, if any."""
+    st_normalize: bool | None
+    """True if modules.json lists a Normalize module; None without modules.json."""
+
+    @property
+    def files(self) -> list[Path]:
+        """Every regular file of the folder that a build depends on, sorted."""
+        return sorted(p for p in self.folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def inspect_hf_folder(folder: Path) -> HFSource:
+    """Check that `folder` is a checkpoint the kit can convert; raise `RecipeError` if not."""
+    config_file = folder / CONFIG_FILE
+    if not config_file.is_file():
+        raise RecipeError(folder, "source", f"the checkpoint folder has no {CONFIG_FILE}", show_value=False)
+    try:
+        config = json.loads(config_file.read_text())
+    except json.JSONDecodeError as exc:
+        raise RecipeError(config_file, "(file)", f"not valid JSON ({exc})", show_value=False) from exc
+    model_type = config.get("model_type")
+    if model_type not in ARCHITECTURES:
+        raise RecipeError(
+            config_file,
+            "model_type",
+            "this model type is not supported",
+            allowed=", ".join(sorted(ARCHITECTURES)),
+            value=model_type,
+        )
+    if not any((folder / name).is_file() for name in WEIGHTS_FILES):
+        raise RecipeError(
+            folder, "source", "the checkpoint folder has no weights",
+            allowed=" or ".join(WEIGHTS_FILES), show_value=False,
+        )
+    tokenizer = tokenizer_spec_from_hf(folder, model_type)
+    return HFSource(
+        folder=folder,
+        config=config,
+        architecture=ARCHITECTURES[model_type],
+        tokenizer=tokenizer,
+        st_pooling=_st_pooling(folder),
+        st_normalize=_st_normalize(folder),
+    )
+
+
+class Network:
+    """A keras-hub backbone called with TF Hub encoder inputs, returning TF Hub outputs.
+
+    `network(inputs, training=False)` maps `input_word_ids`, `input_mask`, `input_type_ids`
+    (int32 [batch, seq]) to `sequence_output`, `pooled_output`, `default` and
+    `encoder_outputs` (one [batch, seq, dim] tensor per transformer layer).
+    """
+
+    def __init__(self, backbone: Any, architecture: Architecture) -> None:
+        import keras
+
+        self.backbone = backbone
+        self.architecture = architecture
+        layers = sorted(
+            (layer for layer in backbone.layers if re.fullmatch(r"transformer_layer_\d+", layer.name)),
+            key=lambda layer: int(layer.name.rsplit("_", 1)[1]),
+        )
+        outputs = {"encoder_outputs": [layer.output for layer in layers]}
+        if architecture.has_pooler:
+            outputs["pooled_output"] = backbone.output["pooled_output"]
+        # One functional model over the same layers (and so the same variables) that also
+        # exposes every transformer layer's output.
+        self._model = keras.Model(backbone.input, outputs)
+        self.num_layers = len(layers)
+
+    @property
+    def variables(self) -> list[Any]:
+        return list(self.backbone.variables)
+
+    @property
+    def trainable_variables(self) -> list[Any]:
+        return list(self.backbone.trainable_variables)
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.word_embeddings.shape[0])
+
+    @property
+    def hidden_dim(self) -> int:
+        return int(self.word_embeddings.shape[1])
+
+    @property
+    def word_embeddings(self) -> Any:
+        """The token embedding matrix [vocab_size, dim] (a keras Variable)."""
+        (table,) = [v for v in self.backbone.weights if "token_embedding" in v.path and v.path.endswith("embeddings")]
+        return table
+
+    def __call__(self, inputs: dict[str, Any], training: bool = False) -> dict[str, Any]:
+        import tensorflow as tf
+
+        feed = {"token_ids": inputs["input_word_ids"], "padding_mask": inputs["input_mask"]}
+        if self.architecture.uses_segments:
+            feed["segment_ids"] = inputs["input_type_ids"]
+        out = self._model(feed, training=training)
+        layers = list(out["encoder_outputs"])
+        sequence_output = layers[-1]
+        pooled = out["pooled_output"] if self.architecture.has_pooler else sequence_output[:, 0, :]
+        return {
+            "sequence_output": sequence_output,
+            "pooled_output": pooled,
+            "default": tf.identity(pooled),
+            "encoder_outputs": layers,
+        }
+
+
+def load_network(source: HFSource) -> Network:
+    """Build the keras-hub backbone for `source` and load its weights (local files only)."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise ExportError(
+            f"tfhub-kit exports TensorFlow SavedModels and needs Keras' TensorFlow backend; "
+            f"KERAS_BACKEND is {keras.backend.backend()!r}. Unset it or set KERAS_BACKEND=tensorflow."
+        )
+    import keras_hub
+
+    kwargs: dict[str, Any] = {}
+    if source.architecture.uses_segments:
+        kwargs["num_segments"] = int(source.config.get("type_vocab_size", 2))
+    try:
+        backbone = keras_hub.models.Backbone.from_preset(str(source.folder), **kwargs)
+    except Exception as exc:  # keras-hub raises plain ValueError/KeyError for bad checkpoints
+        raise ExportError(f"{source.folder}: keras-hub could not load this checkpoint: {exc}") from exc
+    _set_activation(backbone, source)
+    return Network(backbone, source.architecture)
+
+
+_ACTIVATIONS = {
+    "gelu": {"approximate": False},
+    "gelu_new": {"approximate": True},
+    "gelu_pytorch_tanh": {"approximate": True},
+}
+
+
+def _set_activation(backbone: Any, source: HFSource) -> None:
+    """Honour config.json's activation: keras-hub's BERT hard-codes tanh-approximate GELU,
+    while checkpoints saying `"gelu"` were trained with exact erf GELU."""
+    import keras
+
+    name = source.config.get(source.architecture.activation_key, "gelu")
+    if name == "relu":
+        fn = keras.activations.relu
+    elif name in _ACTIVATIONS:
+        fn = partial(keras.activations.gelu, **_ACTIVATIONS[name])
+    else:
+        raise RecipeError(
+            source.folder / CONFIG_FILE, source.architecture.activation_key,
+            "this activation is not supported", allowed="gelu, gelu_new, gelu_pytorch_tanh, relu", value=name,
+        )
+    for layer in backbone.layers:
+        dense = getattr(layer, "_feedforward_intermediate_dense", None)
+        if dense is not None:
+            dense.activation = fn
+
+
+def _st_pooling(folder: Path) -> str | None:
+    file = folder / "1_Pooling" / "config.json"
+    if not file.is_file():
+        return None
+    cfg = json.loads(file.read_text())
+    if cfg.get("pooling_mode_cls_token"):
+        return "cls"
+    if cfg.get("pooling_mode_mean_tokens"):
+        return "mean"
+    raise RecipeError(
+        file, "pooling_mode", "only cls and mean pooling are supported",
+        allowed="pooling_mode_cls_token or pooling_mode_mean_tokens", value=cfg,
+    )
+
+
+def _st_normalize(folder: Path) -> bool | None:
+    file = folder / "modules.json"
+    if not file.is_file():
+        return None
+    return any("Normalize" in m.get("type", "") for m in json.loads(file.read_text()))

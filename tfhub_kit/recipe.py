@@ -1,0 +1,247 @@
+"""Load and validate a recipe folder (`recipe.yaml`) into frozen dataclasses.
+
+A recipe is data: `models/<publisher>/<model>/recipe.yaml`. Every field is checked here,
+so later stages can trust what they get; each problem raises `RecipeError` naming the
+file, the dotted field, the value received and what is allowed.
+
+    recipe = load_recipe("models/tfhub-kit/all_minilm_l6_v2")
+    recipe.source_dir   # resolved folder with config.json, weights and tokenizer files
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.util
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from tfhub_kit.errors import RecipeError
+
+RECIPE_FILE = "recipe.yaml"
+SAVED_MODEL_KINDS = ("encoder", "preprocess", "embedding")
+PUBLISHER_RE = re.compile(r"^[a-z\d-]+$")
+NAME_RE = re.compile(r"^[\w.-]+$")
+DEFAULT_PROBES = (
+    "The quick brown fox jumps over the lazy dog.",
+    "Café crème brûlée à Paris!",
+    "東京は日本の首都です。",
+    "",
+)
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    """Who publishes the model and under which handle: `<publisher>/<name>/<version>`."""
+
+    publisher: str = field(metadata={"check": "publisher"})
+    name: str = field(metadata={"check": "name"})
+    version: int = field(metadata={"check": "positive"})
+    description: str = field(metadata={"check": "nonempty"})
+    license: str = "apache-2.0"
+    languages: tuple[str, ...] = ("en",)
+
+
+@dataclass(frozen=True)
+class SourceSection:
+    """Where the pretrained checkpoint is: exactly one of `hf_folder` or `package`.
+
+    `hf_folder` is a Hugging Face folder (config.json, model.safetensors, tokenizer files)
+    relative to the recipe folder; `package` is an installed Python package that ships such
+    a folder at `package_path` inside it.
+    """
+
+    hf_folder: str | None = None
+    package: str | None = None
+    package_path: str = ""
+
+
+@dataclass(frozen=True)
+class EmbeddingSection:
+    """How the one-piece strings-to-vector model pools and normalises.
+
+    `auto` reads sentence-transformers' `1_Pooling/config.json` and `modules.json` when
+    present; otherwise the encoder's `pooled_output` is used, unnormalised.
+    """
+
+    pooling: Literal["auto", "mean", "cls", "pooler"] = "auto"
+    normalize: Literal["auto", "yes", "no"] = "auto"
+
+
+@dataclass(frozen=True)
+class ExportSection:
+    """Which SavedModels to write and with which fixed sequence length."""
+
+    saved_models: tuple[Literal["encoder", "preprocess", "embedding"], ...] = SAVED_MODEL_KINDS
+    seq_length: int = field(default=128, metadata={"check": "seq_length"})
+    embedding: EmbeddingSection = EmbeddingSection()
+    probes: tuple[str, ...] = DEFAULT_PROBES
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A validated recipe; paths are resolved against the recipe folder."""
+
+    folder: Path
+    file: Path
+    sha256: str
+    model: ModelSection
+    source: SourceSection
+    export: ExportSection = ExportSection()
+
+    @property
+    def handle(self) -> str:
+        return f"{self.model.publisher}/{self.model.name}/{self.model.version}"
+
+    @property
+    def source_dir(self) -> Path:
+        """The checkpoint folder the recipe names (existence checked at load time)."""
+        return _resolve_source(self.source, self.file)
+
+
+def load_recipe(folder: str | Path) -> Recipe:
+    """Read `<folder>/recipe.yaml`, validate every field and resolve the source folder."""
+    folder = Path(folder)
+    file = folder / RECIPE_FILE if folder.is_dir() or not folder.suffix else folder
+    if not file.is_file():
+        raise RecipeError(
+            folder, RECIPE_FILE, "file not found", allowed=f"a recipe folder containing {RECIPE_FILE}", show_value=False
+        )
+    raw = file.read_bytes()
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise RecipeError(file, "(file)", f"not valid YAML ({exc})", show_value=False) from exc
+    if not isinstance(data, dict):
+        raise RecipeError(file, "(top level)", "must be a mapping of sections", value=data)
+    sections = {k: v for k, v in data.items()}
+    parsed = _parse_fields(Recipe, sections, file, prefix="", skip={"folder", "file", "sha256"})
+    recipe = Recipe(
+        folder=file.parent.resolve(),
+        file=file.resolve(),
+        sha256=hashlib.sha256(raw).hexdigest(),
+        **parsed,
+    )
+    _resolve_source(recipe.source, recipe.file)
+    return recipe
+
+
+# --- field parsing -------------------------------------------------------------------
+
+_CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
+    "publisher": (lambda v: bool(PUBLISHER_RE.match(v)), "lowercase letters, digits and '-'"),
+    "name": (lambda v: bool(NAME_RE.match(v)), "letters, digits, '_', '.' and '-'"),
+    "positive": (lambda v: v >= 1, "an integer >= 1"),
+    "nonempty": (lambda v: bool(v.strip()) and "\n" not in v.strip(), "one non-empty line"),
+    "seq_length": (lambda v: 8 <= v <= 8192, "an integer from 8 to 8192"),
+}
+
+
+def _parse_fields(
+    cls: type, data: Any, file: Path, prefix: str, skip: frozenset[str] | set[str] = frozenset()
+) -> dict[str, Any]:
+    where = prefix.rstrip(".") or "(top level)"
+    if not isinstance(data, dict):
+        raise RecipeError(file, where, "must be a mapping", value=data)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in skip}
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise RecipeError(
+            file,
+            prefix + str(unknown[0]),
+            "unknown field",
+            allowed=", ".join(fields),
+            value=unknown[0],
+            show_value=False,
+        )
+    out: dict[str, Any] = {}
+    for name, f in fields.items():
+        dotted = prefix + name
+        if name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise RecipeError(file, dotted, "is required but missing", show_value=False)
+            continue
+        value = _coerce(hints[name], data[name], file, dotted)
+        check = f.metadata.get("check")
+        if check:
+            ok, allowed = _CHECKS[check]
+            if not ok(value):
+                raise RecipeError(file, dotted, "has a value that is not allowed", allowed=allowed, value=value)
+        out[name] = value
+    return out
+
+
+def _coerce(tp: Any, value: Any, file: Path, dotted: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(inner, value, file, dotted)
+    if origin is Literal:
+        if value not in args:
+            raise RecipeError(file, dotted, "has a value that is not allowed", allowed=", ".join(map(str, args)), value=value)
+        return value
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise RecipeError(file, dotted, "must be a list", value=value)
+        items = tuple(_coerce(args[0], v, file, f"{dotted}[{i}]") for i, v in enumerate(value))
+        if len(set(items)) != len(items):
+            raise RecipeError(file, dotted, "lists a value twice", value=value)
+        return items
+    if dataclasses.is_dataclass(tp):
+        return tp(**_parse_fields(tp, value, file, prefix=dotted + "."))
+    if tp is bool or tp is str:
+        if not isinstance(value, tp):
+            raise RecipeError(file, dotted, f"must be a {tp.__name__}", value=value)
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RecipeError(file, dotted, "must be an integer", value=value)
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise RecipeError(file, dotted, "must be a number", value=value)
+        return float(value)
+    raise TypeError(f"recipe field type {tp!r} is not supported")  # a bug in this module
+
+
+def _resolve_source(source: SourceSection, file: Path) -> Path:
+    if (source.hf_folder is None) == (source.package is None):
+        raise RecipeError(
+            file,
+            "source",
+            "must name exactly one checkpoint",
+            allowed="'hf_folder: <path relative to the recipe>' or 'package: <installed package>'",
+            value={"hf_folder": source.hf_folder, "package": source.package},
+        )
+    if source.hf_folder is not None:
+        path = (file.parent / source.hf_folder).resolve()
+        if not path.is_dir():
+            raise RecipeError(
+                file, "source.hf_folder", f"folder {path} does not exist",
+                allowed="a folder relative to the recipe", value=source.hf_folder,
+            )
+        return path
+    spec = importlib.util.find_spec(source.package) if source.package.isidentifier() else None
+    if spec is None or not spec.submodule_search_locations:
+        raise RecipeError(
+            file, "source.package", "no such installed Python package",
+            allowed="the import name of an installed package (pip install it first)",
+            value=source.package,
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / source.package_path
+    if not path.is_dir():
+        raise RecipeError(
+            file, "source.package_path", f"folder {path} does not exist in package {source.package}",
+            allowed="a folder inside the package", value=source.package_path,
+        )
+    return path.resolve()

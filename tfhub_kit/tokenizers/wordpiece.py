@@ -1,0 +1,121 @@
+"""The WordPiece text-preprocessing SavedModel, built from tensorflow-text ops.
+
+Reproduces Hugging Face's BertTokenizer (fast and slow agree): text cleanup (control
+characters dropped, whitespace unified), accent stripping (NFD, drop marks) and lowercasing
+as the checkpoint asks, splitting on whitespace, punctuation and CJK ideographs, then
+greedy longest-match WordPiece with words over 100 characters mapped to [UNK].
+The vocabulary file is stored as a SavedModel asset.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+from tfhub_kit.tokenizers import TokenizerSpec
+from tfhub_kit.tokenizers.packing import BertPackInputs, pack_segments
+
+_PUNCT = r"[!-/]|[:-@]|[\[-`]|[{-~]|\p{P}"
+_CJK = "|".join(
+    rf"[\x{{{a}}}-\x{{{b}}}]"
+    for a, b in (
+        ("4E00", "9FFF"), ("3400", "4DBF"), ("20000", "2A6DF"), ("2A700", "2B73F"),
+        ("2B740", "2B81F"), ("2B820", "2CEAF"), ("F900", "FAFF"), ("2F800", "2FA1F"),
+    )
+)
+STRINGS = tf.TensorSpec([None], tf.string)
+
+
+class Tokenize(tf.Module):
+    """`pre.tokenize(strings[b])` -> int32 RaggedTensor [b, (words), (pieces)]."""
+
+    def __init__(self, spec: TokenizerSpec) -> None:
+        super().__init__(name="tokenize")
+        self._spec_lower = spec.lower_case
+        self._spec_strip = spec.strip_accents
+        self._max_chars = spec.max_chars_per_word
+        keep = _PUNCT + ("|" + _CJK if spec.split_cjk else "")
+        self._keep_delims = keep
+        self._delims = r"\s+|" + keep
+        self._ids = spec.special_ids()
+        self._wordpiece = tf_text.WordpieceTokenizer(
+            str(spec.vocab_file),
+            suffix_indicator=spec.suffix_indicator,
+            max_bytes_per_word=4 * spec.max_chars_per_word,
+            token_out_type=tf.int32,
+            unknown_token=spec.special.unk,
+        )
+
+    @tf.function(input_signature=[STRINGS])
+    def __call__(self, sentences: tf.Tensor) -> tf.RaggedTensor:
+        words = self.split_words(sentences)
+        pieces = self._wordpiece.tokenize(words)  # [b, (words), (pieces)]
+        return self._unk_long_words(words, pieces)
+
+    @tf.function(input_signature=[])
+    def get_special_tokens_dict(self) -> dict[str, tf.Tensor]:
+        names = ("vocab_size", "padding_id", "start_of_sequence_id", "end_of_segment_id", "mask_id")
+        return {name: tf.constant(self._ids[name], tf.int32) for name in names}
+
+    def split_words(self, sentences: tf.Tensor) -> tf.RaggedTensor:
+        """Normalise like HF's BertNormalizer, then split into words: [b, (words)] strings."""
+        text = tf.strings.regex_replace(sentences, r"[\t\n\r\p{Zs}]", " ")
+        text = tf.strings.regex_replace(text, r"[\x{FFFD}\p{C}]", "")
+        if self._spec_strip:
+            text = tf_text.normalize_utf8(text, "NFD")
+            text = tf.strings.regex_replace(text, r"\p{Mn}", "")
+        if self._spec_lower:
+            # HF lowercases character by character: no final-sigma rule, unlike ICU.
+            text = tf.strings.regex_replace(text, "\u03a3", "\u03c3")
+            text = tf.strings.lower(text, encoding="utf-8")
+        words, _, _ = tf_text.regex_split_with_offsets(text, self._delims, self._keep_delims)
+        return words
+
+    def _unk_long_words(self, words: tf.RaggedTensor, pieces: tf.RaggedTensor) -> tf.RaggedTensor:
+        """HF maps a word longer than max_input_chars_per_word (in characters) to one [UNK]."""
+        too_long = tf.strings.length(words.flat_values, unit="UTF8_CHAR") > self._max_chars
+        inner = pieces.values  # [all words, (pieces)]
+        keep = tf.RaggedTensor.from_row_lengths(tf.repeat(~too_long, inner.row_lengths()), inner.row_lengths())
+        kept = tf.ragged.boolean_mask(inner, keep)
+        unk = tf.RaggedTensor.from_row_lengths(
+            tf.fill([tf.reduce_sum(tf.cast(too_long, tf.int32))], self._ids["unk_id"]),
+            tf.cast(too_long, tf.int64),
+        )
+        return pieces.with_values(tf.concat([kept, unk], axis=1))
+
+
+class Preprocessor(tf.Module):
+    """The preprocessing SavedModel root: `pre(strings[b])` -> the encoder's input dict.
+
+    Attributes `tokenize` and `bert_pack_inputs` follow the Common SavedModel API for text;
+    `pack_dynamic` packs to the longest row instead of a fixed length (used by the
+    strings-to-embedding model so short batches stay cheap).
+    """
+
+    def __init__(self, spec: TokenizerSpec, seq_length: int) -> None:
+        super().__init__(name="preprocess")
+        self.seq_length = seq_length
+        self.tokenize = Tokenize(spec)
+        ids = spec.special_ids()
+        self._ids = ids
+        self.bert_pack_inputs = BertPackInputs(seq_length, ids)
+        self.bert_pack_inputs.trace()
+
+    @tf.function(input_signature=[STRINGS])
+    def __call__(self, sentences: tf.Tensor) -> dict[str, tf.Tensor]:
+        return self.bert_pack_inputs([self.tokenize(sentences)])
+
+    def pack_dynamic(self, sentences: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Like `__call__`, but padded to the longest sentence (at most seq_length)."""
+        return pack_segments(
+            [self.tokenize(sentences)], self.seq_length,
+            cls_id=self._ids["start_of_sequence_id"], sep_id=self._ids["end_of_segment_id"],
+            pad_id=self._ids["padding_id"], fixed_length=False,
+        )
+
+    @property
+    def serving_default(self) -> Any:
+        """The `serving_default` signature: the root call."""
+        return self.__call__.get_concrete_function()
