@@ -15,7 +15,12 @@ def run_python(code: str, *, cwd: Path | None = None, env: dict[str, str] | None
     full_env.update(env or {})
     proc = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
+        check=False,
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     assert proc.returncode == 0, f"subprocess failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
     return proc.stdout

@@ -32,7 +32,11 @@ def test_tokenize_is_ragged_words_by_pieces(pre):
 def test_special_tokens_dict(pre):
     special = {k: int(v) for k, v in pre.tokenize.get_special_tokens_dict().items()}
     assert special == {
-        "vocab_size": 30522, "padding_id": 0, "start_of_sequence_id": 101, "end_of_segment_id": 102, "mask_id": 103,
+        "vocab_size": 30522,
+        "padding_id": 0,
+        "start_of_sequence_id": 101,
+        "end_of_segment_id": 102,
+        "mask_id": 103,
     }
 
 

@@ -53,37 +53,54 @@ def test_good_recipe_passes(tmp_path, minilm_dir):
     ("data", "hf", "expected"),
     [
         pytest.param(
-            _with("model", colour="red"), {},
+            _with("model", colour="red"),
+            {},
             ["recipe.yaml: field 'model.colour': unknown field.", "Allowed: publisher, name, version, description"],
             id="unknown-field",
         ),
         pytest.param(
-            {"model": GOOD["model"]}, {}, ["field 'source': is required but missing."], id="missing-source",
+            {"model": GOOD["model"]},
+            {},
+            ["field 'source': is required but missing."],
+            id="missing-source",
         ),
         pytest.param(
-            _with("source", hf_folder="nowhere"), {},
+            _with("source", hf_folder="nowhere"),
+            {},
             ["field 'source.hf_folder': folder", "nowhere does not exist", "Received: 'nowhere'."],
             id="source-folder-missing",
         ),
         pytest.param(
-            _with("model", version="one"), {},
-            ["field 'model.version': must be an integer. Received: 'one'."], id="wrong-type",
+            _with("model", version="one"),
+            {},
+            ["field 'model.version': must be an integer. Received: 'one'."],
+            id="wrong-type",
         ),
         pytest.param(
-            _with("model", publisher="Acme_ML"), {},
-            ["field 'model.publisher': has a value that is not allowed.", "Allowed: lowercase letters, digits and '-'.",
-             "Received: 'Acme_ML'."],
+            _with("model", publisher="Acme_ML"),
+            {},
+            [
+                "field 'model.publisher': has a value that is not allowed.",
+                "Allowed: lowercase letters, digits and '-'.",
+                "Received: 'Acme_ML'.",
+            ],
             id="bad-publisher",
         ),
         pytest.param(
-            GOOD, {"model_type": "gpt2"},
-            ["config.json: field 'model_type': this model type is not supported.", "Allowed: bert, distilbert.",
-             "Received: 'gpt2'."],
+            GOOD,
+            {"model_type": "gpt2"},
+            [
+                "config.json: field 'model_type': this model type is not supported.",
+                "Allowed: bert, distilbert.",
+                "Received: 'gpt2'.",
+            ],
             id="unsupported-model-type",
         ),
         pytest.param(
-            GOOD, {"vocab": False},
-            ["field 'source': the checkpoint folder has no tokenizer file vocab.txt."], id="missing-tokenizer",
+            GOOD,
+            {"vocab": False},
+            ["field 'source': the checkpoint folder has no tokenizer file vocab.txt."],
+            id="missing-tokenizer",
         ),
     ],
 )
@@ -103,8 +120,8 @@ def test_missing_recipe_file(tmp_path):
 
 def test_failed_export_leaves_previous_build_and_no_temp_files(tmp_path, monkeypatch):
     import tensorflow as tf
-
     from conftest import SAMPLE_RECIPE
+
     from tfhub_kit.errors import ExportError
     from tfhub_kit.export import export_recipe
 

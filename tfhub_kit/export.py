@@ -40,7 +40,9 @@ class ExportResult:
     manifest: dict[str, Any]
 
 
-def export_recipe(recipe_dir: str | Path, *, out_dir: str | Path = "build", progress: Progress | None = None) -> ExportResult:
+def export_recipe(
+    recipe_dir: str | Path, *, out_dir: str | Path = "build", progress: Progress | None = None
+) -> ExportResult:
     """Load the recipe, convert its checkpoint and export it (the by-name entry point)."""
     say = progress or (lambda _msg: None)
     recipe = load_recipe(recipe_dir)
@@ -133,7 +135,9 @@ def encoder_module(network: Network) -> Any:
         return network(inputs, training=training)
 
     @tf.function(input_signature=[spec[name] for name in ENCODER_INPUTS])
-    def serving_default(input_word_ids: tf.Tensor, input_mask: tf.Tensor, input_type_ids: tf.Tensor) -> dict[str, tf.Tensor]:
+    def serving_default(
+        input_word_ids: tf.Tensor, input_mask: tf.Tensor, input_type_ids: tf.Tensor
+    ) -> dict[str, tf.Tensor]:
         inputs = {"input_word_ids": input_word_ids, "input_mask": input_mask, "input_type_ids": input_type_ids}
         out = network(inputs, training=False)
         flat = {k: out[k] for k in ("sequence_output", "pooled_output", "default")}
@@ -211,7 +215,6 @@ def _embedding_settings(recipe: Recipe, source: HFSource) -> tuple[str, bool]:
 
 def _describe(fn: Any) -> dict[str, Any]:
     """Input and output names, dtypes and shapes of a concrete function (a signature)."""
-    import tensorflow as tf
 
     args, kwargs = fn.structured_input_signature
     inputs = {s.name: s for s in args} | kwargs

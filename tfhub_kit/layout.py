@@ -1,10 +1,10 @@
 """The on-disk layout of a build, declared once: every stage finds its inputs here.
 
-    build/<publisher>/<model>/<version>/
-      encoder/ preprocess/ embedding/   SavedModels (whichever the recipe exports)
-      manifest.json                     written last by export; its presence marks a build
-      validation.json results.json      validate / evaluate reports
-      docs/ dist/                       tfhub.dev markdown; tarballs + SHA256SUMS
+build/<publisher>/<model>/<version>/
+  encoder/ preprocess/ embedding/   SavedModels (whichever the recipe exports)
+  manifest.json                     written last by export; its presence marks a build
+  validation.json results.json      validate / evaluate reports
+  docs/ dist/                       tfhub.dev markdown; tarballs + SHA256SUMS
 """
 
 from __future__ import annotations
@@ -46,5 +46,7 @@ class BuildLayout:
             kind for kind in manifest["saved_models"] if not (self.saved_model(kind) / SAVED_MODEL_FILE).is_file()
         ]
         if missing:
-            raise BuildLayoutError(f"{self.root}: the manifest lists SavedModels that are missing: {', '.join(missing)}")
+            raise BuildLayoutError(
+                f"{self.root}: the manifest lists SavedModels that are missing: {', '.join(missing)}"
+            )
         return manifest

@@ -8,8 +8,11 @@ returns the tensors of TF Hub's Common SavedModel API for text encoders.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -35,11 +38,14 @@ class Architecture:
     uses_segments: bool
     network_architecture: str
     """The tfhub.dev `network-architecture` tag."""
+    weights_prefix: str = ""
+    """Key prefix keras-hub's converter expects; bare checkpoints (as sentence-transformers
+    saves them) lack it and are given it in a temporary view."""
 
 
 ARCHITECTURES: dict[str, Architecture] = {
     "bert": Architecture("bert", "hidden_act", True, True, "bert"),
-    "distilbert": Architecture("distilbert", "activation", False, False, "transformer"),
+    "distilbert": Architecture("distilbert", "activation", False, False, "transformer", "distilbert."),
 }
 
 
@@ -82,8 +88,11 @@ def inspect_hf_folder(folder: Path) -> HFSource:
         )
     if not any((folder / name).is_file() for name in WEIGHTS_FILES):
         raise RecipeError(
-            folder, "source", "the checkpoint folder has no weights",
-            allowed=" or ".join(WEIGHTS_FILES), show_value=False,
+            folder,
+            "source",
+            "the checkpoint folder has no weights",
+            allowed=" or ".join(WEIGHTS_FILES),
+            show_value=False,
         )
     tokenizer = tokenizer_spec_from_hf(folder, model_type)
     return HFSource(
@@ -176,11 +185,42 @@ def load_network(source: HFSource) -> Network:
     if source.architecture.uses_segments:
         kwargs["num_segments"] = int(source.config.get("type_vocab_size", 2))
     try:
-        backbone = keras_hub.models.Backbone.from_preset(str(source.folder), **kwargs)
+        with _converter_view(source) as folder:
+            backbone = keras_hub.models.Backbone.from_preset(str(folder), **kwargs)
     except Exception as exc:  # keras-hub raises plain ValueError/KeyError for bad checkpoints
         raise ExportError(f"{source.folder}: keras-hub could not load this checkpoint: {exc}") from exc
     _set_activation(backbone, source)
     return Network(backbone, source.architecture)
+
+
+@contextlib.contextmanager
+def _converter_view(source: HFSource) -> Iterator[Path]:
+    """The folder to hand keras-hub: the source itself, or a temporary copy whose weight
+    keys carry the prefix the converter expects."""
+    prefix = source.architecture.weights_prefix
+    weights = source.folder / WEIGHTS_FILES[0]
+    if not prefix or not weights.is_file():
+        yield source.folder
+        return
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    with safe_open(str(weights), framework="np") as f:
+        keys = list(f.keys())
+        if any(k.startswith(prefix) for k in keys):
+            tensors = None
+        else:
+            tensors = {prefix + k: f.get_tensor(k) for k in keys}
+    if tensors is None:
+        yield source.folder
+        return
+    with tempfile.TemporaryDirectory(prefix="tfhub-kit-view-") as tmp:
+        view = Path(tmp)
+        for item in source.folder.iterdir():
+            if item.name != weights.name:
+                (view / item.name).symlink_to(item)
+        save_file(tensors, str(view / weights.name))
+        yield view
 
 
 _ACTIVATIONS = {
@@ -202,8 +242,11 @@ def _set_activation(backbone: Any, source: HFSource) -> None:
         fn = partial(keras.activations.gelu, **_ACTIVATIONS[name])
     else:
         raise RecipeError(
-            source.folder / CONFIG_FILE, source.architecture.activation_key,
-            "this activation is not supported", allowed="gelu, gelu_new, gelu_pytorch_tanh, relu", value=name,
+            source.folder / CONFIG_FILE,
+            source.architecture.activation_key,
+            "this activation is not supported",
+            allowed="gelu, gelu_new, gelu_pytorch_tanh, relu",
+            value=name,
         )
     for layer in backbone.layers:
         dense = getattr(layer, "_feedforward_intermediate_dense", None)
@@ -221,8 +264,11 @@ def _st_pooling(folder: Path) -> str | None:
     if cfg.get("pooling_mode_mean_tokens"):
         return "mean"
     raise RecipeError(
-        file, "pooling_mode", "only cls and mean pooling are supported",
-        allowed="pooling_mode_cls_token or pooling_mode_mean_tokens", value=cfg,
+        file,
+        "pooling_mode",
+        "only cls and mean pooling are supported",
+        allowed="pooling_mode_cls_token or pooling_mode_mean_tokens",
+        value=cfg,
     )
 
 

@@ -188,7 +188,9 @@ def _coerce(tp: Any, value: Any, file: Path, dotted: str) -> Any:
         return _coerce(inner, value, file, dotted)
     if origin is Literal:
         if value not in args:
-            raise RecipeError(file, dotted, "has a value that is not allowed", allowed=", ".join(map(str, args)), value=value)
+            raise RecipeError(
+                file, dotted, "has a value that is not allowed", allowed=", ".join(map(str, args)), value=value
+            )
         return value
     if origin is tuple:
         if not isinstance(value, list):
@@ -227,21 +229,29 @@ def _resolve_source(source: SourceSection, file: Path) -> Path:
         path = (file.parent / source.hf_folder).resolve()
         if not path.is_dir():
             raise RecipeError(
-                file, "source.hf_folder", f"folder {path} does not exist",
-                allowed="a folder relative to the recipe", value=source.hf_folder,
+                file,
+                "source.hf_folder",
+                f"folder {path} does not exist",
+                allowed="a folder relative to the recipe",
+                value=source.hf_folder,
             )
         return path
     spec = importlib.util.find_spec(source.package) if source.package.isidentifier() else None
     if spec is None or not spec.submodule_search_locations:
         raise RecipeError(
-            file, "source.package", "no such installed Python package",
+            file,
+            "source.package",
+            "no such installed Python package",
             allowed="the import name of an installed package (pip install it first)",
             value=source.package,
         )
     path = Path(next(iter(spec.submodule_search_locations))) / source.package_path
     if not path.is_dir():
         raise RecipeError(
-            file, "source.package_path", f"folder {path} does not exist in package {source.package}",
-            allowed="a folder inside the package", value=source.package_path,
+            file,
+            "source.package_path",
+            f"folder {path} does not exist in package {source.package}",
+            allowed="a folder inside the package",
+            value=source.package_path,
         )
     return path.resolve()

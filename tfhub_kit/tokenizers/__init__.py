@@ -55,8 +55,11 @@ class TokenizerSpec:
         missing = [tok for tok in names.values() if tok not in index]
         if missing:
             raise RecipeError(
-                self.vocab_file, "(vocabulary)", "special tokens are missing from the vocabulary",
-                allowed="a vocabulary with " + ", ".join(names.values()), value=missing,
+                self.vocab_file,
+                "(vocabulary)",
+                "special tokens are missing from the vocabulary",
+                allowed="a vocabulary with " + ", ".join(names.values()),
+                value=missing,
             )
         ids = {name: index[tok] for name, tok in names.items()}
         ids["vocab_size"] = len(index)
@@ -67,13 +70,18 @@ def tokenizer_spec_from_hf(folder: Path, model_type: str) -> TokenizerSpec:
     """Read vocab.txt plus the casing rules of tokenizer.json / tokenizer_config.json."""
     if model_type not in WORDPIECE_MODEL_TYPES:
         raise RecipeError(
-            folder / "config.json", "model_type", "no tokenizer for this model type",
-            allowed=", ".join(WORDPIECE_MODEL_TYPES), value=model_type,
+            folder / "config.json",
+            "model_type",
+            "no tokenizer for this model type",
+            allowed=", ".join(WORDPIECE_MODEL_TYPES),
+            value=model_type,
         )
     vocab = folder / VOCAB_FILE
     if not vocab.is_file():
         raise RecipeError(
-            folder, "source", f"the checkpoint folder has no tokenizer file {VOCAB_FILE}",
+            folder,
+            "source",
+            f"the checkpoint folder has no tokenizer file {VOCAB_FILE}",
             allowed=f"a folder with {VOCAB_FILE} (WordPiece vocabulary, one token per line)",
             show_value=False,
         )
@@ -88,7 +96,11 @@ def tokenizer_spec_from_hf(folder: Path, model_type: str) -> TokenizerSpec:
         split_cjk = bool(normalizer.get("handle_chinese_chars", split_cjk))
     special_map = _read_json(folder / "special_tokens_map.json")
     special = SpecialTokens(
-        **{k: _token_text(special_map[f"{k}_token"]) for k in ("cls", "sep", "pad", "mask", "unk") if f"{k}_token" in special_map}
+        **{
+            k: _token_text(special_map[f"{k}_token"])
+            for k in ("cls", "sep", "pad", "mask", "unk")
+            if f"{k}_token" in special_map
+        }
     )
     return TokenizerSpec(
         vocab_file=vocab,

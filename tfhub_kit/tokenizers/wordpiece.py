@@ -21,8 +21,14 @@ _PUNCT = r"[!-/]|[:-@]|[\[-`]|[{-~]|\p{P}"
 _CJK = "|".join(
     rf"[\x{{{a}}}-\x{{{b}}}]"
     for a, b in (
-        ("4E00", "9FFF"), ("3400", "4DBF"), ("20000", "2A6DF"), ("2A700", "2B73F"),
-        ("2B740", "2B81F"), ("2B820", "2CEAF"), ("F900", "FAFF"), ("2F800", "2FA1F"),
+        ("4E00", "9FFF"),
+        ("3400", "4DBF"),
+        ("20000", "2A6DF"),
+        ("2A700", "2B73F"),
+        ("2B740", "2B81F"),
+        ("2B820", "2CEAF"),
+        ("F900", "FAFF"),
+        ("2F800", "2FA1F"),
     )
 )
 STRINGS = tf.TensorSpec([None], tf.string)
@@ -110,9 +116,12 @@ class Preprocessor(tf.Module):
     def pack_dynamic(self, sentences: tf.Tensor) -> dict[str, tf.Tensor]:
         """Like `__call__`, but padded to the longest sentence (at most seq_length)."""
         return pack_segments(
-            [self.tokenize(sentences)], self.seq_length,
-            cls_id=self._ids["start_of_sequence_id"], sep_id=self._ids["end_of_segment_id"],
-            pad_id=self._ids["padding_id"], fixed_length=False,
+            [self.tokenize(sentences)],
+            self.seq_length,
+            cls_id=self._ids["start_of_sequence_id"],
+            sep_id=self._ids["end_of_segment_id"],
+            pad_id=self._ids["padding_id"],
+            fixed_length=False,
         )
 
     @property
