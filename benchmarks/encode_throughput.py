@@ -2,7 +2,7 @@
 
 Both encode the same 2,000 STS-B dev sentences at batch 32 on this machine, each after a
 warm-up pass; both sort by length before batching (sentence-transformers does so inside
-`encode`, and we do the same in front of the SavedModel). Prints both rates and the ratio.
+`encode`; `tfhub_kit.evaluate.encode` does the same in front of the SavedModel). Prints both rates and the ratio.
 
     .venv/bin/python benchmarks/encode_throughput.py [--build build/tfhub-kit/all_minilm_l6_v2/1]
 """
@@ -28,11 +28,6 @@ def stsb_sentences(n: int) -> list[str]:
         rows = list(csv.reader(f))
     sentences = [s for row in rows for s in row[:2]]
     return sentences[:n]
-
-
-def by_length(sentences: list[str], batch: int) -> list[list[str]]:
-    ordered = sorted(sentences, key=len, reverse=True)
-    return [ordered[i : i + batch] for i in range(0, len(ordered), batch)]
 
 
 def rate(fn, sentences: list[str], repeats: int) -> float:
@@ -63,14 +58,14 @@ def main() -> None:
     import tensorflow_text  # noqa: F401
     from sentence_transformers import SentenceTransformer
 
+    from tfhub_kit.evaluate import encode
     from tfhub_kit.recipe import load_recipe
 
     sentences = stsb_sentences(args.sentences)
     embed = tf.saved_model.load(str(args.build / "embedding"))
 
     def ours(texts: list[str]) -> None:
-        for batch in by_length(texts, args.batch):
-            embed(tf.constant(batch)).numpy()
+        encode(embed, texts, batch_size=args.batch)
 
     st = SentenceTransformer(str(load_recipe(RECIPE).source_dir), device="cpu")
 

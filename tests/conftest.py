@@ -28,3 +28,22 @@ def minilm_build(tmp_path_factory: pytest.TempPathFactory):
 
     out = tmp_path_factory.mktemp("build")
     return export_recipe(SAMPLE_RECIPE, out_dir=out).layout
+
+
+@pytest.fixture(scope="session")
+def tiny_build(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path):
+    """A tiny random BERT (2 layers, 32 dims, MiniLM's vocabulary) exported for real."""
+    import yaml
+    from helpers import tiny_hf_checkpoint
+
+    from tfhub_kit.export import export_recipe
+
+    folder = tmp_path_factory.mktemp("tiny")
+    tiny_hf_checkpoint("bert", folder / "hf", minilm_dir / "vocab.txt")
+    recipe = {
+        "model": {"publisher": "test", "name": "tiny_bert", "version": 1, "description": "Tiny."},
+        "source": {"hf_folder": "hf"},
+        "export": {"seq_length": 32, "embedding": {"pooling": "mean", "normalize": "yes"}},
+    }
+    (folder / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    return export_recipe(folder, out_dir=folder / "build").layout

@@ -24,3 +24,26 @@ def run_python(code: str, *, cwd: Path | None = None, env: dict[str, str] | None
     )
     assert proc.returncode == 0, f"subprocess failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
     return proc.stdout
+
+
+def tiny_hf_checkpoint(kind: str, folder: Path, vocab_file: Path, **config):
+    """A tiny random Hugging Face checkpoint (safetensors) made with transformers; returns the
+    PyTorch model. `kind` is "bert" or "distilbert"; the vocabulary is copied from vocab_file."""
+    import shutil
+
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    if kind == "distilbert":
+        cfg = transformers.DistilBertConfig(vocab_size=30522, dim=32, n_layers=2, n_heads=2, hidden_dim=64, **config)
+        model = transformers.DistilBertModel(cfg)
+    else:
+        cfg = transformers.BertConfig(
+            vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, **config
+        )
+        model = transformers.BertModel(cfg)
+    model.eval()
+    model.save_pretrained(folder, safe_serialization=True)
+    shutil.copy(vocab_file, folder / "vocab.txt")
+    return model

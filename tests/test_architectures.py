@@ -2,38 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 import yaml
+from helpers import tiny_hf_checkpoint
 
 SENTENCES = ["hello world", "a longer sentence, with punctuation!", "", "Café 東京"]
-
-
-def _tiny_checkpoint(kind: str, folder, vocab_file):
-    import torch
-    import transformers
-
-    torch.manual_seed(0)
-    if kind == "distilbert":
-        config = transformers.DistilBertConfig(vocab_size=30522, dim=32, n_layers=2, n_heads=2, hidden_dim=64)
-        model = transformers.DistilBertModel(config)
-    else:
-        config = transformers.BertConfig(
-            vocab_size=30522,
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=64,
-            hidden_act="gelu_new",
-            type_vocab_size=3,
-        )
-        model = transformers.BertModel(config)
-    model.eval()
-    model.save_pretrained(folder, safe_serialization=True)
-    shutil.copy(vocab_file, folder / "vocab.txt")
-    return model
 
 
 @pytest.mark.parametrize("kind", ["distilbert", "bert"])
@@ -45,7 +19,8 @@ def test_tiny_checkpoint_matches_pytorch(kind, tmp_path, minilm_dir):
 
     from tfhub_kit.export import export_recipe
 
-    model = _tiny_checkpoint(kind, tmp_path / "hf", minilm_dir / "vocab.txt")
+    extra = {"hidden_act": "gelu_new", "type_vocab_size": 3} if kind == "bert" else {}
+    model = tiny_hf_checkpoint(kind, tmp_path / "hf", minilm_dir / "vocab.txt", **extra)
     recipe = {
         "model": {"publisher": "test", "name": f"tiny_{kind}", "version": 1, "description": "Tiny."},
         "source": {"hf_folder": "hf"},

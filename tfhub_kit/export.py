@@ -14,8 +14,8 @@ Everything goes to a temporary folder first and is renamed into place at the end
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import json
 import os
 import platform
 import shutil
@@ -26,7 +26,7 @@ from typing import Any
 
 from tfhub_kit import __version__
 from tfhub_kit.errors import ExportError
-from tfhub_kit.layout import MANIFEST_FILE, BuildLayout
+from tfhub_kit.layout import MANIFEST_FILE, BuildLayout, write_json_atomic
 from tfhub_kit.networks import ENCODER_INPUTS, HFSource, Network, inspect_hf_folder, load_network
 from tfhub_kit.recipe import Recipe, load_recipe
 from tfhub_kit.tokenizers import build_preprocessor
@@ -107,9 +107,11 @@ def export_network(
             "special_tokens": {k: int(v) for k, v in source.tokenizer.special_ids().items()},
             "saved_models": manifest_models,
             "probes": _probes(settings.probes, modules, settings.saved_models),
+            "validate": dataclasses.asdict(recipe.validate),
+            "evaluate": _evaluate_config(recipe),
             "versions": _versions(),
         }
-        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+        write_json_atomic(tmp / MANIFEST_FILE, manifest)
         _swap_into_place(tmp, layout.root)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -211,6 +213,16 @@ def _embedding_settings(recipe: Recipe, source: HFSource) -> tuple[str, bool]:
         pooling = source.st_pooling or ("pooler" if source.architecture.has_pooler else "cls")
     normalize = {"yes": True, "no": False, "auto": bool(source.st_normalize)}[cfg.normalize]
     return pooling, normalize
+
+
+def _evaluate_config(recipe: Recipe) -> dict[str, Any]:
+    """The recipe's evaluate section with data paths made absolute, for the evaluate stage."""
+    config = dataclasses.asdict(recipe.evaluate)
+    for item in config["sts"]:
+        item["path"] = str(recipe.data_path(item["path"]))
+    for item in config["bitext"]:
+        item["source"], item["target"] = str(recipe.data_path(item["source"])), str(recipe.data_path(item["target"]))
+    return config
 
 
 def _describe(fn: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ build/<publisher>/<model>/<version>/
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,3 +51,10 @@ class BuildLayout:
                 f"{self.root}: the manifest lists SavedModels that are missing: {', '.join(missing)}"
             )
         return manifest
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temporary file beside `path`, then rename it into place."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    tmp.replace(path)

@@ -85,6 +85,51 @@ class ExportSection:
 
 
 @dataclass(frozen=True)
+class ValidateSection:
+    """How strictly `tfhub-kit validate` compares outputs with the probes recorded at export."""
+
+    tolerance: float = field(default=1e-5, metadata={"check": "tolerance"})
+
+
+@dataclass(frozen=True)
+class StsSet:
+    """A semantic-similarity set: sentence pairs with gold scores (0-5)."""
+
+    name: str = field(metadata={"check": "nonempty"})
+    path: str = field(metadata={"check": "nonempty"})
+    format: Literal["stsb_csv", "korsts_tsv"] = "stsb_csv"
+    min_spearman: float | None = None
+
+
+@dataclass(frozen=True)
+class BitextSet:
+    """A Tatoeba-style bitext set: two line-aligned files, one sentence per line."""
+
+    name: str = field(metadata={"check": "nonempty"})
+    source: str = field(metadata={"check": "nonempty"})
+    target: str = field(metadata={"check": "nonempty"})
+    min_accuracy: float | None = None
+
+
+@dataclass(frozen=True)
+class SpeedSection:
+    """Encode throughput: `sentences` from the first STS set (or the probes) at `batch_size`."""
+
+    batch_size: int = field(default=32, metadata={"check": "positive"})
+    sentences: int = field(default=1000, metadata={"check": "positive"})
+    min_sentences_per_second: float | None = None
+
+
+@dataclass(frozen=True)
+class EvaluateSection:
+    """Data sets and the thresholds that gate a release (scores are x100)."""
+
+    sts: tuple[StsSet, ...] = ()
+    bitext: tuple[BitextSet, ...] = ()
+    speed: SpeedSection = SpeedSection()
+
+
+@dataclass(frozen=True)
 class Recipe:
     """A validated recipe; paths are resolved against the recipe folder."""
 
@@ -94,6 +139,8 @@ class Recipe:
     model: ModelSection
     source: SourceSection
     export: ExportSection = ExportSection()
+    validate: ValidateSection = ValidateSection()
+    evaluate: EvaluateSection = EvaluateSection()
 
     @property
     def handle(self) -> str:
@@ -103,6 +150,10 @@ class Recipe:
     def source_dir(self) -> Path:
         """The checkpoint folder the recipe names (existence checked at load time)."""
         return _resolve_source(self.source, self.file)
+
+    def data_path(self, relative: str) -> Path:
+        """A data file named in the recipe, resolved against the recipe folder."""
+        return (self.folder / relative).resolve()
 
 
 def load_recipe(folder: str | Path) -> Recipe:
@@ -129,6 +180,7 @@ def load_recipe(folder: str | Path) -> Recipe:
         **parsed,
     )
     _resolve_source(recipe.source, recipe.file)
+    _check_data_files(recipe)
     return recipe
 
 
@@ -140,6 +192,7 @@ _CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "positive": (lambda v: v >= 1, "an integer >= 1"),
     "nonempty": (lambda v: bool(v.strip()) and "\n" not in v.strip(), "one non-empty line"),
     "seq_length": (lambda v: 8 <= v <= 8192, "an integer from 8 to 8192"),
+    "tolerance": (lambda v: 0 < v < 1, "a number between 0 and 1, e.g. 1e-5"),
 }
 
 
@@ -214,6 +267,21 @@ def _coerce(tp: Any, value: Any, file: Path, dotted: str) -> Any:
             raise RecipeError(file, dotted, "must be a number", value=value)
         return float(value)
     raise TypeError(f"recipe field type {tp!r} is not supported")  # a bug in this module
+
+
+def _check_data_files(recipe: Recipe) -> None:
+    named = [(f"evaluate.sts[{i}].path", s.path) for i, s in enumerate(recipe.evaluate.sts)]
+    for i, b in enumerate(recipe.evaluate.bitext):
+        named += [(f"evaluate.bitext[{i}].source", b.source), (f"evaluate.bitext[{i}].target", b.target)]
+    for dotted, relative in named:
+        if not recipe.data_path(relative).is_file():
+            raise RecipeError(
+                recipe.file,
+                dotted,
+                f"file {recipe.data_path(relative)} does not exist",
+                allowed="a data file, relative to the recipe folder",
+                value=relative,
+            )
 
 
 def _resolve_source(source: SourceSection, file: Path) -> Path:

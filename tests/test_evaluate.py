@@ -1,0 +1,94 @@
+"""Evaluation figures: metrics checked against scipy and PyTorch, and the release gate."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import ROOT
+
+from tfhub_kit.cli import main
+from tfhub_kit.evaluate import average_ranks, pearson, read_sts, retrieval_accuracy, spearman
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+
+def test_average_ranks_share_ties():
+    assert average_ranks([10, 20, 20, 30, 20]).tolist() == [1, 3, 3, 5, 3]
+
+
+def test_spearman_and_pearson_match_scipy_on_data_with_ties():
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 6, size=500).astype(float)  # gold scores: many ties
+    b = np.round(a + rng.normal(0, 1.5, size=500), 1)  # predictions: ties too
+    assert spearman(a, b) == pytest.approx(stats.spearmanr(a, b).statistic, abs=1e-12)
+    assert pearson(a, b) == pytest.approx(stats.pearsonr(a, b).statistic, abs=1e-12)
+
+
+def test_readers_for_both_sts_formats():
+    first, second, scores = read_sts(ROOT / "data" / "stsb" / "stsb-en-dev.csv", "stsb_csv")
+    assert len(first) == len(second) == len(scores) == 1500
+    assert first[0] == "A man with a hard hat is dancing." and scores[0] == 5.0
+    first, second, scores = read_sts(ROOT / "data" / "korsts" / "sts-dev.tsv", "korsts_tsv")
+    assert len(first) == 1500 and all(0 <= s <= 5 for s in scores)
+    assert first[0] == "안전모를 가진 한 남자가 춤을 추고 있다." and scores[0] == 5.0
+
+
+def test_retrieval_accuracy_both_directions():
+    source = np.eye(3)
+    # every source row's nearest target is its pair; target 1 leans towards source 2
+    target = np.array([[1, 0, 0], [0, 0.2, 1], [0, 0, 1.0]])
+    fwd, bwd = retrieval_accuracy(source, target)
+    assert fwd == 1.0 and bwd == pytest.approx(2 / 3)
+
+
+def test_sample_sts_spearman_equals_pytorch_reference(minilm_build, minilm_dir):
+    from scipy import stats
+    from sentence_transformers import SentenceTransformer
+
+    result = CliRunner().invoke(main, ["evaluate", str(minilm_build.root)])
+    assert result.exit_code == 0, result.output
+    results = json.loads((minilm_build.root / "results.json").read_text())
+    ours = results["sts"]["stsb-en-dev"]["spearman"]
+
+    first, second, gold = read_sts(ROOT / "data" / "stsb" / "stsb-en-dev.csv", "stsb_csv")
+    st = SentenceTransformer(str(minilm_dir), device="cpu")
+    a, b = st.encode(first, batch_size=32), st.encode(second, batch_size=32)
+    cos = np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    reference = 100 * stats.spearmanr(cos, gold).statistic
+    assert abs(ours - reference) <= 0.1
+    assert ours > 85
+
+    assert set(results["bitext"]) == {"tatoeba-deu-eng", "tatoeba-fra-eng"}
+    assert results["speed"]["batch_size"] == 32 and results["speed"]["sentences_per_second"] > 0
+    assert results["size"]["parameters"]["word_embeddings"] == 30522 * 384
+    assert results["gates"] == [
+        {"metric": "sts.stsb-en-dev.spearman", "value": ours, "threshold": 85.0, "passed": True}
+    ]
+    assert "gate    sts.stsb-en-dev.spearman" in result.output
+
+
+def test_missed_threshold_exits_nonzero_with_figure_and_bar(minilm_build, tmp_path):
+    build = tmp_path / "build"
+    build.mkdir()
+    shutil.copytree(minilm_build.saved_model("embedding"), build / "embedding")
+    manifest = minilm_build.read_manifest()
+    manifest["saved_models"] = {"embedding": manifest["saved_models"]["embedding"]}
+    manifest["evaluate"]["sts"][0]["min_spearman"] = 99.0
+    manifest["evaluate"]["bitext"] = []
+    manifest["evaluate"]["speed"]["sentences"] = 64
+    (build / "manifest.json").write_text(json.dumps(manifest))
+    result = CliRunner().invoke(main, ["evaluate", str(build)])
+    assert result.exit_code == 1
+    assert "FAIL" in result.output
+    error = result.output.strip().splitlines()[-1]
+    assert error.startswith("Error: sts.stsb-en-dev.spearman is 8") and error.endswith(
+        "below the recipe's bar of 99.00"
+    )
+    assert json.loads((build / "results.json").read_text())["ok"] is False

@@ -1,0 +1,236 @@
+"""Evaluate stage: measure a build and gate its release on the recipe's thresholds.
+
+    report = evaluate_build("build/tfhub-kit/all_minilm_l6_v2/1")
+    report.ok          # False if a figure missed its threshold
+    report.results     # what is written to results.json
+
+Figures: STS Spearman and Pearson (x100) of cosine similarity against gold scores;
+Tatoeba-style bitext retrieval accuracy (x100) in both directions, per set and on average;
+encode speed (sentences/s); size (parameters, word embeddings vs the rest; bytes per
+SavedModel). Data sets and thresholds come from the recipe's `evaluate:` section, which
+export records in the manifest with absolute paths.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tfhub_kit.errors import BuildLayoutError
+from tfhub_kit.layout import BuildLayout, write_json_atomic
+
+RESULTS_FILE = "results.json"
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One threshold from the recipe and whether the measured figure meets it."""
+
+    metric: str
+    value: float
+    threshold: float
+
+    @property
+    def passed(self) -> bool:
+        return self.value >= self.threshold
+
+
+@dataclass
+class EvaluationReport:
+    build_dir: str
+    results: dict[str, Any] = field(default_factory=dict)
+    gates: list[Gate] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(g.passed for g in self.gates)
+
+    @property
+    def failures(self) -> list[Gate]:
+        return [g for g in self.gates if not g.passed]
+
+
+# --- metrics -------------------------------------------------------------------------
+
+
+def average_ranks(values: Sequence[float]) -> np.ndarray:
+    """Ranks 1..n; tied values share the average of their ranks."""
+    x = np.asarray(values, dtype=np.float64)
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x), dtype=np.float64)
+    ranks[order] = np.arange(1, len(x) + 1)
+    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    return (np.bincount(inverse, weights=ranks) / counts)[inverse]
+
+
+def pearson(a: Sequence[float], b: Sequence[float]) -> float:
+    return float(np.corrcoef(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))[0, 1])
+
+
+def spearman(a: Sequence[float], b: Sequence[float]) -> float:
+    """Pearson correlation of average ranks (ties averaged), as scipy.stats.spearmanr."""
+    return pearson(average_ranks(a), average_ranks(b))
+
+
+def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+    return np.sum(a * b, axis=1)
+
+
+def retrieval_accuracy(source: np.ndarray, target: np.ndarray) -> tuple[float, float]:
+    """Share of rows whose nearest neighbour (cosine) on the other side is their own pair,
+    source->target and target->source."""
+    s = source / np.maximum(np.linalg.norm(source, axis=1, keepdims=True), 1e-12)
+    t = target / np.maximum(np.linalg.norm(target, axis=1, keepdims=True), 1e-12)
+    sim = s @ t.T
+    gold = np.arange(len(s))
+    return float(np.mean(sim.argmax(axis=1) == gold)), float(np.mean(sim.argmax(axis=0) == gold))
+
+
+# --- data readers --------------------------------------------------------------------
+
+
+def read_sts(path: str | Path, fmt: str) -> tuple[list[str], list[str], list[float]]:
+    """Sentence pairs and gold scores from an STS-B CSV (s1, s2, score; no header) or a
+    KorSTS TSV (header; score in column 5, sentences in columns 6 and 7)."""
+    first, second, scores = [], [], []
+    with open(path, newline="", encoding="utf-8") as f:
+        if fmt == "stsb_csv":
+            for row in csv.reader(f):
+                first.append(row[0])
+                second.append(row[1])
+                scores.append(float(row[2]))
+        elif fmt == "korsts_tsv":
+            rows = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+            next(rows)
+            for row in rows:
+                scores.append(float(row[4]))
+                first.append(row[5])
+                second.append(row[6])
+        else:
+            raise ValueError(f"unknown STS format {fmt!r}")
+    return first, second, scores
+
+
+def read_lines(path: str | Path) -> list[str]:
+    return Path(path).read_text(encoding="utf-8").splitlines()
+
+
+# --- encoding ------------------------------------------------------------------------
+
+
+def encode(model: Any, sentences: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
+    """Embed `sentences` with a text-embedding SavedModel, longest first in batches of
+    `batch_size` (less padding per batch), returned in the input order."""
+    import tensorflow as tf
+
+    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]), reverse=True)
+    chunks = []
+    for start in range(0, len(order), batch_size):
+        batch = [sentences[i] for i in order[start : start + batch_size]]
+        chunks.append(model(tf.constant(batch)).numpy())
+    if not chunks:
+        return np.zeros((0, 0), dtype=np.float32)
+    out = np.empty((len(sentences), chunks[0].shape[1]), dtype=np.float32)
+    out[order] = np.concatenate(chunks)
+    return out
+
+
+# --- the stage -----------------------------------------------------------------------
+
+
+def evaluate_build(build_dir: str | Path, *, progress: Callable[[str], None] | None = None) -> EvaluationReport:
+    """Measure the build at `build_dir`, write results.json and return the report."""
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401
+
+    say = progress or (lambda _msg: None)
+    layout = BuildLayout(Path(build_dir))
+    manifest = layout.read_manifest()
+    if "embedding" not in manifest["saved_models"]:
+        raise BuildLayoutError(f"{layout.root}: evaluate needs an embedding/ SavedModel; add it to export.saved_models")
+    config = manifest.get("evaluate", {"sts": [], "bitext": [], "speed": {"batch_size": 32, "sentences": 1000}})
+    model = tf.saved_model.load(str(layout.saved_model("embedding")))
+    batch = config["speed"]["batch_size"]
+    report = EvaluationReport(build_dir=str(layout.root))
+    results: dict[str, Any] = {"handle": manifest["handle"], "sts": {}, "bitext": {}}
+
+    for item in config["sts"]:
+        first, second, gold = read_sts(item["path"], item["format"])
+        say(f"STS {item['name']}: {len(gold)} pairs")
+        sims = cosine_rows(encode(model, first, batch_size=batch), encode(model, second, batch_size=batch))
+        figures = {"spearman": 100 * spearman(sims, gold), "pearson": 100 * pearson(sims, gold), "pairs": len(gold)}
+        results["sts"][item["name"]] = figures
+        if item.get("min_spearman") is not None:
+            report.gates.append(Gate(f"sts.{item['name']}.spearman", figures["spearman"], item["min_spearman"]))
+
+    for item in config["bitext"]:
+        source, target = read_lines(item["source"]), read_lines(item["target"])
+        if len(source) != len(target):
+            raise BuildLayoutError(
+                f"bitext {item['name']}: {item['source']} has {len(source)} lines, {item['target']} has {len(target)}"
+            )
+        say(f"bitext {item['name']}: {len(source)} pairs")
+        fwd, bwd = retrieval_accuracy(encode(model, source, batch_size=batch), encode(model, target, batch_size=batch))
+        figures = {
+            "source_to_target": 100 * fwd,
+            "target_to_source": 100 * bwd,
+            "average": 50 * (fwd + bwd),
+            "pairs": len(source),
+        }
+        results["bitext"][item["name"]] = figures
+        if item.get("min_accuracy") is not None:
+            report.gates.append(Gate(f"bitext.{item['name']}.average", figures["average"], item["min_accuracy"]))
+    if results["bitext"]:
+        results["bitext_average"] = float(np.mean([v["average"] for v in results["bitext"].values()]))
+
+    say("speed")
+    results["speed"] = _speed(model, config, manifest)
+    if config["speed"].get("min_sentences_per_second") is not None:
+        report.gates.append(
+            Gate(
+                "speed.sentences_per_second",
+                results["speed"]["sentences_per_second"],
+                config["speed"]["min_sentences_per_second"],
+            )
+        )
+    results["size"] = {
+        "parameters": manifest["saved_models"]["embedding"].get("parameters"),
+        "bytes": {kind: info["bytes"] for kind, info in manifest["saved_models"].items()},
+    }
+    results["gates"] = [
+        {"metric": g.metric, "value": g.value, "threshold": g.threshold, "passed": g.passed} for g in report.gates
+    ]
+    results["ok"] = report.ok
+    report.results = results
+    write_json_atomic(layout.root / RESULTS_FILE, results)
+    return report
+
+
+def _speed(model: Any, config: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any]:
+    wanted = config["speed"]["sentences"]
+    pool: list[str] = []
+    for item in config["sts"]:
+        first, second, _ = read_sts(item["path"], item["format"])
+        pool = [s for pair in zip(first, second) for s in pair]
+        break
+    pool = pool or [s for s in manifest["probes"]["sentences"] if s]
+    sentences = (pool * (wanted // max(len(pool), 1) + 1))[:wanted]
+    batch = config["speed"]["batch_size"]
+    encode(model, sentences[:batch], batch_size=batch)  # warm-up
+    start = time.perf_counter()
+    encode(model, sentences, batch_size=batch)
+    seconds = time.perf_counter() - start
+    return {
+        "sentences": len(sentences),
+        "batch_size": batch,
+        "seconds": seconds,
+        "sentences_per_second": len(sentences) / seconds,
+    }
