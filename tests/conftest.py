@@ -47,3 +47,26 @@ def tiny_build(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path):
     }
     (folder / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     return export_recipe(folder, out_dir=folder / "build").layout
+
+
+@pytest.fixture
+def gcs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A running GCS emulator with bucket `models`; STORAGE_EMULATOR_HOST points at it."""
+    from google.cloud import storage
+    from helpers import GcsEmulator
+
+    emulator = GcsEmulator(tmp_path / "gcs-data")
+    emulator.start()
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator.url)
+    storage.Client().create_bucket("models")
+    yield emulator
+    emulator.kill()
+
+
+@pytest.fixture(scope="session")
+def minilm_packaged(minilm_build):
+    """The sample build with its tarballs written."""
+    from tfhub_kit.package import package_build
+
+    package_build(minilm_build.root)
+    return minilm_build

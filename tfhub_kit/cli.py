@@ -174,3 +174,147 @@ def evaluate(build_dir: str) -> None:
                 f"Error: {gate.metric} is {gate.value:.2f}, below the recipe's bar of {gate.threshold:.2f}", err=True
             )
         sys.exit(1)
+
+
+@main.command()
+@click.argument("build_dir", type=click.Path(file_okay=False), required=False)
+@click.option("--asset-base", help="URL the tarballs are served from (default: from the recipe's publish section).")
+@click.option("--check", "check_path", type=click.Path(exists=True, file_okay=False), help="Only lint this docs tree.")
+@_handle_errors
+def docs(build_dir: str | None, asset_base: str | None, check_path: str | None) -> None:
+    """Render tfhub.dev docs (and a Kaggle card) for a build, or lint a docs tree.
+
+    \b
+    Example:
+      tfhub-kit docs build/tfhub-kit/all_minilm_l6_v2/1
+      tfhub-kit docs --check build/tfhub-kit/all_minilm_l6_v2/1/docs
+    """
+    from tfhub_kit.docs import lint_tree, render_docs
+
+    if check_path:
+        errors = lint_tree(check_path)
+        for error in errors:
+            click.echo(str(error))
+        click.echo(f"{len(errors)} problems in {check_path}")
+        if errors:
+            sys.exit(1)
+        return
+    if not build_dir:
+        raise click.UsageError("give BUILD_DIR, or --check PATH")
+    result = render_docs(build_dir, asset_base=asset_base, progress=_progress)
+    click.echo(f"{len(result.files)} docs in {result.root}, lint clean")
+
+
+@main.command()
+@click.argument("build_dir", type=click.Path(exists=True, file_okay=False))
+@_handle_errors
+def package(build_dir: str) -> None:
+    """Write one reproducible .tar.gz per SavedModel and SHA256SUMS under BUILD_DIR/dist.
+
+    \b
+    Example:
+      tfhub-kit package build/tfhub-kit/all_minilm_l6_v2/1
+    """
+    from tfhub_kit.package import package_build
+
+    result = package_build(build_dir, progress=_progress)
+    for path in result.tarballs.values():
+        click.echo(f"{path}  ({path.stat().st_size / 1e6:.1f} MB)")
+    click.echo(str(result.checksums))
+
+
+def _publish_target(value: str) -> str:
+    if not value.startswith(("gs://", "kaggle://")):
+        raise click.BadParameter("expected gs://BUCKET/PREFIX or kaggle://OWNER/MODEL/tensorFlow2/VARIATION")
+    return value
+
+
+@main.command()
+@click.argument("build_dir", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    callback=lambda _c, _p, v: _publish_target(v),
+    help="gs://BUCKET/PREFIX or kaggle://OWNER/MODEL/tensorFlow2/VARIATION",
+)
+@click.option("--dry-run", is_flag=True, help="Print what would be uploaded, upload nothing.")
+@_handle_errors
+def publish(build_dir: str, target: str, dry_run: bool) -> None:
+    """Upload a packaged build. A published version is never overwritten.
+
+    \b
+    Example:
+      tfhub-kit publish build/tfhub-kit/all_minilm_l6_v2/1 --to gs://my-bucket/hub --dry-run
+    """
+    if target.startswith("gs://"):
+        from tfhub_kit.publish.gcs import plan_gcs, publish_gcs
+
+        plan = plan_gcs(build_dir, target)
+        if dry_run:
+            click.echo(plan.describe())
+            return
+        report = publish_gcs(plan, progress=_progress)
+        click.echo(f"uploaded {len(report.uploaded)}, already there {len(report.skipped)}")
+        for kind, url in plan.public_urls.items():
+            click.echo(f"{kind}: {url}")
+    else:
+        from tfhub_kit.publish.kaggle import plan_kaggle, publish_kaggle
+
+        kaggle_plan = plan_kaggle(build_dir, target)
+        click.echo(kaggle_plan.describe())
+        if not dry_run:
+            publish_kaggle(kaggle_plan, progress=_progress)
+
+
+@main.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option("--port", default=8765, show_default=True, help="Port on 127.0.0.1.")
+@_handle_errors
+def serve(folder: str, port: int) -> None:
+    """Serve packaged models on 127.0.0.1 so hub.load(URL) works offline.
+
+    FOLDER is a build (its dist/ is served) or a folder laid out <publisher>/<model>/<version>.tar.gz.
+
+    \b
+    Example:
+      tfhub-kit serve build/tfhub-kit/all_minilm_l6_v2/1 --port 8765
+      # hub.load("http://127.0.0.1:8765/tfhub-kit/all_minilm_l6_v2/1")
+    """
+    from tfhub_kit.publish.hubserver import make_server
+
+    server = make_server(folder, port=port, log=_progress)
+    click.echo(f"serving {folder} on http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+@main.command()
+@click.argument("recipe_dir", type=click.Path(file_okay=True, dir_okay=True))
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    callback=lambda _c, _p, v: _publish_target(v),
+    help="gs://BUCKET/PREFIX or kaggle://OWNER/MODEL/tensorFlow2/VARIATION",
+)
+@click.option("--out", "out_dir", default="build", show_default=True, type=click.Path(), help="Build root.")
+@click.option("--dry-run", is_flag=True, help="Run every stage but upload nothing.")
+@_handle_errors
+def release(recipe_dir: str, target: str, out_dir: str, dry_run: bool) -> None:
+    """export -> validate -> evaluate -> docs -> package -> publish, stopping at the first failure.
+
+    \b
+    Example:
+      tfhub-kit release models/tfhub-kit/all_minilm_l6_v2 --to gs://my-bucket/hub
+    """
+    from tfhub_kit.release import release as run_release
+
+    report = run_release(recipe_dir, to=target, out_dir=out_dir, dry_run=dry_run, progress=_progress)
+    click.echo(f"released {report.build_dir} ({' -> '.join(report.stages)}){' [dry run]' if dry_run else ''}")
+    for kind, url in report.public_urls.items():
+        click.echo(f"{kind}: {url}")

@@ -94,7 +94,7 @@ def export_network(
         manifest = {
             "format": 1,
             "handle": recipe.handle,
-            "model": {"publisher": recipe.model.publisher, "name": recipe.model.name, "version": recipe.model.version},
+            "model": dataclasses.asdict(recipe.model),
             "recipe": {"file": str(recipe.file), "sha256": recipe.sha256},
             "source": {
                 "folder": str(source.folder),
@@ -109,6 +109,8 @@ def export_network(
             "probes": _probes(settings.probes, modules, settings.saved_models),
             "validate": dataclasses.asdict(recipe.validate),
             "evaluate": _evaluate_config(recipe),
+            "docs": dataclasses.asdict(recipe.docs),
+            "publish": dataclasses.asdict(recipe.publish),
             "versions": _versions(),
         }
         write_json_atomic(tmp / MANIFEST_FILE, manifest)

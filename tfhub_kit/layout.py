@@ -19,6 +19,8 @@ from tfhub_kit.errors import BuildLayoutError
 
 MANIFEST_FILE = "manifest.json"
 SAVED_MODEL_FILE = "saved_model.pb"
+CHECKSUMS_FILE = "SHA256SUMS"
+KIND_ORDER = ("embedding", "encoder", "preprocess")
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,19 @@ class BuildLayout:
     @property
     def manifest_file(self) -> Path:
         return self.root / MANIFEST_FILE
+
+    @property
+    def dist(self) -> Path:
+        """Tarballs laid out as hub URLs: dist/<publisher>/<model>/<version>.tar.gz."""
+        return self.root / "dist"
+
+    @property
+    def docs(self) -> Path:
+        """tfhub.dev docs, laid out as in the tfhub.dev repository: docs/assets/docs/..."""
+        return self.root / "docs"
+
+    def tarball(self, manifest: dict[str, Any], kind: str) -> Path:
+        return self.dist / model_path(manifest, kind)
 
     def read_manifest(self) -> dict[str, Any]:
         """The export manifest; raises `BuildLayoutError` if this is not a finished build."""
@@ -58,3 +73,20 @@ def write_json_atomic(path: Path, data: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     tmp.replace(path)
+
+
+def model_names(manifest: dict[str, Any]) -> dict[str, str]:
+    """The published model name of each SavedModel in a build.
+
+    The headline model (the one-piece embedding model if exported, else the encoder) keeps
+    the recipe's name; the others get `_encoder` / `_preprocess` appended.
+    """
+    name = manifest["model"]["name"]
+    kinds = [k for k in KIND_ORDER if k in manifest["saved_models"]]
+    return {kind: name if i == 0 else f"{name}_{kind}" for i, kind in enumerate(kinds)}
+
+
+def model_path(manifest: dict[str, Any], kind: str) -> str:
+    """`<publisher>/<model>/<version>.tar.gz`: the tarball's path under dist/, GCS and hub URLs."""
+    model = manifest["model"]
+    return f"{model['publisher']}/{model_names(manifest)[kind]}/{model['version']}.tar.gz"

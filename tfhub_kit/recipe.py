@@ -130,6 +130,35 @@ class EvaluateSection:
 
 
 @dataclass(frozen=True)
+class DocsSection:
+    """What the tfhub.dev docs say beyond what the build knows.
+
+    `network_architecture` defaults to the checkpoint's (e.g. `bert`); `datasets` are
+    tfhub.dev dataset tags; `collection` names a collection doc linking the models.
+    """
+
+    overview: str = ""
+    references: tuple[str, ...] = ()
+    network_architecture: tuple[str, ...] = ()
+    datasets: tuple[str, ...] = ()
+    colab: str | None = None
+    collection: str | None = field(default=None, metadata={"check": "name"})
+    publisher_name: str = ""
+    publisher_description: str = ""
+    publisher_icon: str | None = None
+
+
+@dataclass(frozen=True)
+class PublishSection:
+    """Where releases go: `gcs: gs://BUCKET/PREFIX`; `public_url_base` is the URL the
+    tarballs are served from (default https://storage.googleapis.com/BUCKET/PREFIX)."""
+
+    gcs: str | None = field(default=None, metadata={"check": "gcs"})
+    public_url_base: str | None = field(default=None, metadata={"check": "https"})
+    kaggle: str | None = field(default=None, metadata={"check": "kaggle"})
+
+
+@dataclass(frozen=True)
 class Recipe:
     """A validated recipe; paths are resolved against the recipe folder."""
 
@@ -141,6 +170,8 @@ class Recipe:
     export: ExportSection = ExportSection()
     validate: ValidateSection = ValidateSection()
     evaluate: EvaluateSection = EvaluateSection()
+    docs: DocsSection = DocsSection()
+    publish: PublishSection = PublishSection()
 
     @property
     def handle(self) -> str:
@@ -193,6 +224,12 @@ _CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "nonempty": (lambda v: bool(v.strip()) and "\n" not in v.strip(), "one non-empty line"),
     "seq_length": (lambda v: 8 <= v <= 8192, "an integer from 8 to 8192"),
     "tolerance": (lambda v: 0 < v < 1, "a number between 0 and 1, e.g. 1e-5"),
+    "gcs": (
+        lambda v: bool(re.match(r"^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/[^\s]*)?$", v)),
+        "gs://BUCKET or gs://BUCKET/PREFIX",
+    ),
+    "https": (lambda v: v.startswith(("https://", "http://")), "an http(s) URL"),
+    "kaggle": (lambda v: v.startswith("kaggle://"), "kaggle://OWNER/MODEL/tensorFlow2/VARIATION"),
 }
 
 

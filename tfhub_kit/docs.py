@@ -1,0 +1,411 @@
+"""Docs stage: tfhub.dev markdown (and a Kaggle model card) for a build, linted by
+tfhub.dev's own rules.
+
+    result = render_docs("build/tfhub-kit/all_minilm_l6_v2/1")
+    errors = lint_tree("build/tfhub-kit/all_minilm_l6_v2/1/docs")   # [] when clean
+
+Writes `docs/assets/docs/<publisher>/...` laid out as in the tfhub.dev repository (ready for
+a pull request): the publisher page, one page per SavedModel, a collection page if the
+recipe names one, and `docs/kaggle/<model>.md`. Templates are Jinja files shipped in
+`tfhub_kit/templates/`, rendered with StrictUndefined.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from tfhub_kit import __version__
+from tfhub_kit.errors import TfhubKitError
+from tfhub_kit.layout import BuildLayout, model_names, model_path
+
+TASKS = {"embedding": ["text-embedding"], "encoder": ["text-embedding"], "preprocess": ["text-preprocessing"]}
+SUMMARIES = {
+    "embedding": "strings -> sentence embeddings, in one piece",
+    "encoder": "the transformer encoder (Common SavedModel API for text)",
+    "preprocess": "strings -> encoder inputs (tokenize, bert_pack_inputs)",
+}
+REQUIRED_MODULE_TAGS = ("asset-path", "task", "fine-tunable", "format")
+OPTIONAL_MODULE_TAGS = ("network-architecture", "dataset", "language", "license", "colab", "interactive-visualizer")
+REPEATABLE_TAGS = ("dataset", "language", "task", "network-architecture")
+FORMATS = ("saved_model_2", "saved_model", "hub", "tfjs", "lite", "coral")
+
+
+class DocsError(TfhubKitError):
+    """Docs could not be rendered, or the rendered docs break tfhub.dev's rules."""
+
+    def __init__(self, message: str, errors: list[LintError] | None = None) -> None:
+        self.errors = errors or []
+        details = "".join(f"\n  {e}" for e in self.errors)
+        super().__init__(message + details)
+
+
+@dataclass(frozen=True)
+class LintError:
+    file: str
+    line: int
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: [{self.rule}] {self.message}"
+
+
+@dataclass(frozen=True)
+class DocsResult:
+    root: Path
+    files: list[Path]
+
+
+# --- rendering -----------------------------------------------------------------------
+
+
+def render_docs(
+    build_dir: str | Path, *, asset_base: str | None = None, progress: Callable[[str], None] | None = None
+) -> DocsResult:
+    """Render every doc for the build into `<build>/docs/`, lint it, and return the files.
+
+    `asset_base` is the URL the tarballs are served from; it defaults to the recipe's
+    `publish.public_url_base`, else `https://storage.googleapis.com/<bucket>/<prefix>` of
+    `publish.gcs`.
+    """
+    say = progress or (lambda _msg: None)
+    layout = BuildLayout(Path(build_dir))
+    manifest = layout.read_manifest()
+    base = (asset_base or default_asset_base(manifest)).rstrip("/")
+    results_file = layout.root / "results.json"
+    results = json.loads(results_file.read_text()) if results_file.is_file() else None
+    pages = doc_pages(manifest, results, base)
+
+    tmp = layout.docs.with_name(".docs.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        for relative, text in pages.items():
+            path = tmp / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            say(f"wrote docs/{relative}")
+        errors = lint_tree(tmp)
+        if errors:
+            raise DocsError(f"{layout.root}: the generated docs break tfhub.dev's rules:", errors)
+        shutil.rmtree(layout.docs, ignore_errors=True)
+        tmp.rename(layout.docs)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return DocsResult(root=layout.docs, files=sorted(layout.docs / p for p in pages))
+
+
+def default_asset_base(manifest: dict[str, Any]) -> str:
+    publish = manifest.get("publish") or {}
+    if publish.get("public_url_base"):
+        return publish["public_url_base"]
+    if publish.get("gcs"):
+        return "https://storage.googleapis.com/" + publish["gcs"][len("gs://") :].strip("/")
+    raise DocsError(
+        "docs need the URL the tarballs will be served from: set publish.gcs or publish.public_url_base "
+        "in the recipe (and re-export), or pass --asset-base URL"
+    )
+
+
+def doc_pages(manifest: dict[str, Any], results: dict[str, Any] | None, base: str) -> dict[str, str]:
+    """{path relative to docs/: markdown} for every page of this build."""
+    model = manifest["model"]
+    docs = manifest.get("docs") or {}
+    pub, version = model["publisher"], model["version"]
+    names = model_names(manifest)
+    related = {
+        kind: {"handle": f"{pub}/{name}/{version}", "url": f"{base}/{model_path(manifest, kind)}"}
+        for kind, name in names.items()
+    }
+    env = _environment()
+    common = _common_context(manifest, results, docs)
+    pages: dict[str, str] = {}
+    for kind, name in names.items():
+        context = {
+            **common,
+            **_kind_context(manifest, kind),
+            "handle": related[kind]["handle"],
+            "asset_path": related[kind]["url"],
+            "tasks": TASKS[kind],
+            "fine_tunable": kind != "preprocess",
+            "network_architectures": [] if kind == "preprocess" else common["network_architectures"],
+            "related": {k: v for k, v in related.items() if k != kind} | {k: None for k in TASKS if k not in related},
+            "example": usage_example(kind, {k: v["url"] for k, v in related.items()}),
+            "results": results if kind != "preprocess" else None,
+        }
+        pages[f"assets/docs/{pub}/models/{name}/{version}.md"] = env.get_template(f"{kind}.md.j2").render(context)
+    pages[f"assets/docs/{pub}/{pub}.md"] = env.get_template("publisher.md.j2").render(
+        publisher=pub,
+        publisher_name=docs.get("publisher_name") or pub,
+        publisher_description=docs.get("publisher_description") or f"Models published by {pub}.",
+        publisher_icon=docs.get("publisher_icon"),
+    )
+    if docs.get("collection"):
+        pages[f"assets/docs/{pub}/collections/{docs['collection']}/1.md"] = env.get_template("collection.md.j2").render(
+            handle=f"{pub}/{docs['collection']}/1",
+            description=f"{model['name']} and its parts: {', '.join(names)}.",
+            tasks=["text-embedding"],
+            languages=model["languages"],
+            overview=common["overview"],
+            models=[{"handle": related[k]["handle"], "summary": SUMMARIES[k]} for k in names],
+        )
+    main_kind = next(iter(names))
+    pages[f"kaggle/{model['name']}.md"] = env.get_template("kaggle.md.j2").render(
+        **common,
+        name=model["name"],
+        variations=[{"handle": related[k]["handle"], "summary": SUMMARIES[k]} for k in names],
+        parameters=manifest["saved_models"].get("encoder", manifest["saved_models"][main_kind]).get("parameters")
+        or {"total": 0, "word_embeddings": 0},
+        example=usage_example(main_kind, {k: v["url"] for k, v in related.items()}),
+    )
+    return pages
+
+
+def usage_example(kind: str, urls: dict[str, str]) -> str:
+    """Python that loads and calls the model at `urls[kind]`, as a user would."""
+    head = (
+        "import tensorflow as tf\n"
+        "import tensorflow_hub as hub\n"
+        "import tensorflow_text  # noqa: F401  (registers the ops the preprocessing uses)\n"
+    )
+    if kind == "embedding":
+        return (
+            head + "import tf_keras  # hub.KerasLayer is a tf_keras layer on TensorFlow >= 2.16\n\n"
+            f'embed = hub.KerasLayer("{urls["embedding"]}")\n'
+            'sentences = tf.constant(["A man is playing a guitar.", "Someone plays an instrument."])\n'
+            "text = tf_keras.Input(shape=(), dtype=tf.string)\n"
+            "model = tf_keras.Model(text, embed(text))\n"
+            "vectors = model(sentences)\n"
+            'print("embeddings:", vectors.shape)\n'
+            'print("cosine:", float(tf.reduce_sum(tf.math.l2_normalize(vectors[0], -1) * tf.math.l2_normalize(vectors[1], -1))))'
+        )
+    if kind == "encoder":
+        return (
+            head + "import tf_keras  # hub.KerasLayer is a tf_keras layer on TensorFlow >= 2.16\n\n"
+            f'preprocess = hub.KerasLayer("{urls["preprocess"]}")\n'
+            f'encoder = hub.KerasLayer("{urls["encoder"]}", trainable=True)\n'
+            "text = tf_keras.Input(shape=(), dtype=tf.string)\n"
+            "outputs = encoder(preprocess(text))\n"
+            'model = tf_keras.Model(text, outputs["pooled_output"])\n'
+            'print("pooled_output:", model(tf.constant(["Hello TF Hub!", "How are you?"])).shape)'
+        )
+    return (
+        head + "\n"
+        f'preprocess = hub.load("{urls["preprocess"]}")\n'
+        'inputs = preprocess(tf.constant(["Hello TF Hub!"]))\n'
+        'print("input_word_ids:", inputs["input_word_ids"].shape)\n'
+        'tokens = preprocess.tokenize(tf.constant(["first segment", "second segment"]))\n'
+        "packed = preprocess.bert_pack_inputs([tokens[:1], tokens[1:]], seq_length=16)\n"
+        'print("packed:", packed["input_type_ids"].numpy().tolist())'
+    )
+
+
+def _environment() -> Any:
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("tfhub_kit", "templates"),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+
+
+def _common_context(manifest: dict[str, Any], results: dict[str, Any] | None, docs: dict[str, Any]) -> dict[str, Any]:
+    model = manifest["model"]
+    return {
+        "description": model["description"],
+        "overview": docs.get("overview") or model["description"],
+        "license": model["license"],
+        "languages": model["languages"],
+        "datasets": docs.get("datasets") or [],
+        "network_architectures": docs.get("network_architecture") or [manifest["source"]["network_architecture"]],
+        "colab": docs.get("colab"),
+        "references": docs.get("references") or [],
+        "kit_version": __version__,
+        "tf_version": manifest["versions"]["tensorflow"],
+        "recipe_sha256": manifest["recipe"]["sha256"],
+        "seq_length": manifest["seq_length"],
+        "vocab_size": manifest["vocab_size"],
+        "results": results,
+    }
+
+
+def _kind_context(manifest: dict[str, Any], kind: str) -> dict[str, Any]:
+    info = manifest["saved_models"][kind]
+    encoder = manifest["saved_models"].get("encoder", {})
+    embedding = manifest["saved_models"].get("embedding", {})
+    dims = encoder.get("signatures", {}).get("serving_default", {}).get("outputs", {}).get("pooled_output", {})
+    return {
+        "bytes": info["bytes"],
+        "parameters": info.get("parameters") or encoder.get("parameters") or {},
+        "dim": embedding.get("dim") or (dims.get("shape") or [None, None])[-1],
+        "num_layers": encoder.get("num_layers"),
+        "pooling": embedding.get("pooling"),
+        "normalize": embedding.get("normalize"),
+        "pooled_description": "BERT's tanh pooler over the [CLS] token"
+        if manifest["source"]["model_type"] == "bert"
+        else "the first token's vector",
+        "tokenizer_description": f"WordPiece tokenization ({manifest['source']['model_type']} rules)",
+    }
+
+
+# --- lint: tfhub.dev's rules (tools/validator.py) ------------------------------------------
+
+_PATHS = (
+    ("publisher", re.compile(r"^assets/docs/(?P<pub>[a-z\d-]+)/(?P=pub)\.md$")),
+    ("module", re.compile(r"^assets/docs/(?P<pub>[a-z\d-]+)/models/(?P<name>[\w.-]+(?:/[\w.-]+)*)/(?P<ver>\d+)\.md$")),
+    (
+        "collection",
+        re.compile(r"^assets/docs/(?P<pub>[a-z\d-]+)/collections/(?P<name>[\w.-]+(?:/[\w.-]+)*)/(?P<ver>\d+)\.md$"),
+    ),
+)
+_META = re.compile(r"^<!-- (?P<key>[\w-]+): (?P<value>.+?) -->$")
+_ICON = re.compile(r"^\[!\[Icon URL\]\]\(https://.+\)$")
+_HUB_LINK = re.compile(r"https://tfhub\.dev/(?P<handle>[a-z\d-]+/[\w.-]+(?:/[\w.-]+)*/\d+)")
+
+
+@cache
+def allowed_tag_values() -> dict[str, frozenset[str]]:
+    """tfhub.dev's enumerated tag values, shipped as package data."""
+    import yaml
+
+    text = resources.files("tfhub_kit").joinpath("data/tfhub_tags.yaml").read_text(encoding="utf-8")
+    return {key: frozenset(values) for key, values in yaml.safe_load(text).items()}
+
+
+def lint_tree(root: str | Path) -> list[LintError]:
+    """Lint every markdown file under `root/assets/docs` (a docs tree as in the tfhub.dev repo)."""
+    root = Path(root)
+    docs_root = root / "assets" / "docs"
+    if not docs_root.is_dir():
+        return [LintError(str(root), 0, "layout", "no assets/docs/ folder here (expected a tfhub.dev docs tree)")]
+    files = sorted(docs_root.rglob("*.md"))
+    handles_with_docs = set()
+    for path in files:
+        m = _PATHS[1][1].match(path.relative_to(root).as_posix())
+        if m:
+            handles_with_docs.add(f"{m['pub']}/{m['name']}/{m['ver']}")
+    errors: list[LintError] = []
+    for path in files:
+        errors += lint_file(path, root, handles_with_docs)
+    return errors
+
+
+def lint_file(path: Path, root: Path, handles_with_docs: set[str] | frozenset[str] = frozenset()) -> list[LintError]:
+    relative = path.relative_to(root).as_posix()
+    errors: list[LintError] = []
+
+    def error(line: int, rule: str, message: str) -> None:
+        errors.append(LintError(relative, line, rule, message))
+
+    kind, match = next(((k, p.match(relative)) for k, p in _PATHS if p.match(relative)), (None, None))
+    if kind is None or match is None:
+        error(
+            0,
+            "path",
+            "not a valid doc path: assets/docs/<publisher>/<publisher>.md, .../models/<name>/<version>.md "
+            "or .../collections/<name>/<version>.md (publisher [a-z\\d-]+, version digits)",
+        )
+        return errors
+    pub = match["pub"]
+    if not (root / "assets" / "docs" / pub / f"{pub}.md").is_file():
+        error(0, "publisher-page", f"publisher page assets/docs/{pub}/{pub}.md is missing")
+    lines = path.read_text(encoding="utf-8").split("\n")
+    for number, line in enumerate(lines, 1):
+        if line != line.rstrip():
+            error(number, "trailing-space", "line ends with white space")
+    expected = {
+        "publisher": f"# Publisher {pub}",
+        "module": f"# Module {pub}/{match.groupdict().get('name')}/{match.groupdict().get('ver')}",
+        "collection": f"# Collection {pub}/{match.groupdict().get('name')}/{match.groupdict().get('ver')}",
+    }[kind]
+    if lines[0] not in (expected, "# Placeholder"):
+        error(1, "first-line", f"line 1 must be exactly {expected!r}, found {lines[0]!r}")
+        return errors
+    desc_line = next((i for i in (1, 2) if i < len(lines) and lines[i].strip()), None)
+    if desc_line is None or lines[desc_line].startswith(("<!--", "#")):
+        error(2, "description", "a one-line description must follow on line 2 or 3")
+        return errors
+    tags: dict[str, list[tuple[int, str]]] = {}
+    number = desc_line + 1
+    while number < len(lines) and not lines[number].startswith("#"):
+        line = lines[number]
+        meta = _META.match(line)
+        if meta:
+            tags.setdefault(meta["key"], []).append((number + 1, meta["value"].strip()))
+        elif line.strip() and not (kind == "publisher" and _ICON.match(line)):
+            error(
+                number + 1,
+                "metadata-block",
+                f"only metadata lines '<!-- key: value -->' may precede the first heading, found {line!r}",
+            )
+        number += 1
+    if kind == "publisher":
+        for key, values in tags.items():
+            error(values[0][0], "publisher-tags", f"a publisher page carries no tags, found {key!r}")
+    else:
+        errors += _lint_tags(relative, kind, tags)
+    if kind == "collection":
+        body = "\n".join(lines[number:])
+        linked = [m["handle"] for m in _HUB_LINK.finditer(body)]
+        if not any(handle in handles_with_docs for handle in linked):
+            error(
+                number + 1,
+                "collection-links",
+                "a collection must link at least one https://tfhub.dev/<publisher>/<name>/<version> that has a doc",
+            )
+    return errors
+
+
+def _lint_tags(relative: str, kind: str, tags: dict[str, list[tuple[int, str]]]) -> list[LintError]:
+    errors: list[LintError] = []
+    allowed = allowed_tag_values()
+    known = set(REQUIRED_MODULE_TAGS) | set(OPTIONAL_MODULE_TAGS)
+    if kind == "module":
+        for key in REQUIRED_MODULE_TAGS:
+            if key not in tags:
+                errors.append(LintError(relative, 0, "required-tag", f"missing required tag '<!-- {key}: ... -->'"))
+    for key, values in tags.items():
+        line = values[0][0]
+        if key == "module-type":
+            errors.append(LintError(relative, line, "obsolete-tag", "'module-type' is obsolete; use 'task'"))
+            continue
+        if key not in known or (kind == "collection" and key == "asset-path"):
+            errors.append(
+                LintError(relative, line, "unknown-tag", f"unknown tag {key!r} (allowed: {', '.join(sorted(known))})")
+            )
+            continue
+        if key not in REPEATABLE_TAGS and len(values) > 1:
+            errors.append(LintError(relative, values[1][0], "repeated-tag", f"tag {key!r} may appear once"))
+        for number, value in values:
+            problem = _tag_problem(key, value, allowed)
+            if problem:
+                errors.append(LintError(relative, number, f"tag-{key}", problem))
+    return errors
+
+
+def _tag_problem(key: str, value: str, allowed: dict[str, frozenset[str]]) -> str | None:
+    if key in allowed and value not in allowed[key]:
+        return f"{value!r} is not an allowed {key} (see tfhub_kit/data/tfhub_tags.yaml)"
+    if key == "asset-path":
+        if not value.endswith(".tar.gz"):
+            return f"asset-path must end with .tar.gz, found {value!r}"
+        if "github.com" in value:
+            return "asset-path must not be a github.com URL"
+    if key == "fine-tunable" and value not in ("true", "false"):
+        return f"fine-tunable must be true or false, found {value!r}"
+    if key == "format" and value not in FORMATS:
+        return f"format must be one of {', '.join(FORMATS)}, found {value!r}"
+    if key == "colab" and not value.startswith("https://colab.research.google.com/"):
+        return "colab must be an https://colab.research.google.com/ URL"
+    return None

@@ -1,0 +1,203 @@
+"""Package stage: one reproducible `.tar.gz` per SavedModel, plus `SHA256SUMS`.
+
+    result = package_build("build/tfhub-kit/all_minilm_l6_v2/1")
+
+The archive root is the SavedModel root (what tensorflow_hub and tfhub.dev's smoke test
+expect). Only SavedModel members are allowed (`saved_model.pb`, `fingerprint.pb`,
+`variables/*`, `assets/*`, ...); members are sorted, mtime 0, uid/gid 0, no user names,
+and the gzip header has no name or time, so the same build gives byte-identical tarballs.
+
+Reading a tarball (`verify_tarball`, `safe_extract`) rejects `..`, absolute paths, links,
+device files and dot-paths, as tensorflow_hub's own extraction does.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import tarfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from tfhub_kit.errors import TfhubKitError
+from tfhub_kit.layout import CHECKSUMS_FILE, BuildLayout
+
+ROOT_FILES = frozenset(
+    {"saved_model.pb", "saved_model.pbtxt", "fingerprint.pb", "keras_metadata.pb", "tfhub_module.pb"}
+)
+DIRECTORIES = frozenset({"variables", "assets", "assets.extra"})
+COMPRESS_LEVEL = 6  # gzip's default, what `tar -czf` uses
+
+
+class PackageError(TfhubKitError):
+    """A SavedModel or tarball breaks the member rules, or packaging failed."""
+
+
+@dataclass(frozen=True)
+class PackageResult:
+    tarballs: dict[str, Path]
+    checksums: Path
+
+
+def package_build(build_dir: str | Path, *, progress: Callable[[str], None] | None = None) -> PackageResult:
+    """Write dist/<publisher>/<model>/<version>.tar.gz for each SavedModel and dist/SHA256SUMS."""
+    say = progress or (lambda _msg: None)
+    layout = BuildLayout(Path(build_dir))
+    manifest = layout.read_manifest()
+    tarballs = {}
+    for kind in manifest["saved_models"]:
+        dest = layout.tarball(manifest, kind)
+        say(f"packing {kind}/ -> {dest.relative_to(layout.root)}")
+        write_tarball(layout.saved_model(kind), dest)
+        verify_tarball(dest)
+        tarballs[kind] = dest
+    lines = [f"{sha256_file(path)}  {path.relative_to(layout.dist).as_posix()}\n" for path in sorted(tarballs.values())]
+    checksums = layout.dist / CHECKSUMS_FILE
+    _atomic_write_bytes(checksums, "".join(lines).encode())
+    return PackageResult(tarballs=tarballs, checksums=checksums)
+
+
+def write_tarball(saved_model_dir: Path, dest: Path) -> None:
+    """Pack `saved_model_dir` (its contents at the archive root) into `dest`, reproducibly."""
+    members = saved_model_members(saved_model_dir)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+    try:
+        with (
+            tmp.open("wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=COMPRESS_LEVEL) as gz,
+            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+        ):
+            for name in members:
+                path = saved_model_dir / name
+                info = tarfile.TarInfo(name)
+                info.mtime = 0
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                if path.is_dir():
+                    info.type = tarfile.DIRTYPE
+                    info.mode = 0o755
+                    tar.addfile(info)
+                else:
+                    info.size = path.stat().st_size
+                    info.mode = 0o644
+                    with path.open("rb") as f:
+                        tar.addfile(info, f)
+        tmp.replace(dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def saved_model_members(saved_model_dir: Path) -> list[str]:
+    """The sorted archive member names of a SavedModel folder; raises on anything not allowed."""
+    if not (saved_model_dir / "saved_model.pb").is_file():
+        raise PackageError(f"{saved_model_dir}: not a SavedModel (no saved_model.pb)")
+    names = []
+    for path in sorted(saved_model_dir.rglob("*")):
+        name = path.relative_to(saved_model_dir).as_posix()
+        problem = member_problem(
+            name, is_file=path.is_file() and not path.is_symlink(), is_dir=path.is_dir() and not path.is_symlink()
+        )
+        if problem:
+            raise PackageError(f"{saved_model_dir}: cannot package {name!r}: {problem}")
+        names.append(name)
+    return names
+
+
+def member_problem(name: str, *, is_file: bool, is_dir: bool) -> str | None:
+    """Why `name` may not be a member of a TF Hub tarball, or None if it may."""
+    path = PurePosixPath(name)
+    if path.is_absolute() or name.startswith("/"):
+        return "absolute path"
+    if any(part == ".." for part in path.parts):
+        return "path with '..'"
+    if any(part.startswith(".") for part in path.parts):
+        return "path part starting with '.'"
+    if not (is_file or is_dir):
+        return "not a regular file or directory (links and devices are refused)"
+    top = path.parts[0] if path.parts else ""
+    if len(path.parts) == 1:
+        if is_dir and top in DIRECTORIES:
+            return None
+        if is_file and top in ROOT_FILES:
+            return None
+        return f"not an allowed SavedModel member (allowed at the root: {', '.join(sorted(ROOT_FILES | DIRECTORIES))})"
+    if top not in DIRECTORIES:
+        return f"not under {', '.join(sorted(DIRECTORIES))}"
+    if top == "variables" and not (is_file and len(path.parts) == 2 and path.name.startswith("variables.")):
+        return "variables/ holds only variables.* files"
+    return None
+
+
+def iter_safe_members(tar: tarfile.TarFile, source: str) -> Iterator[tarfile.TarInfo]:
+    """The members of an open tarball, raising `PackageError` on the first unsafe one."""
+    for info in tar:
+        problem = member_problem(info.name.rstrip("/"), is_file=info.isreg(), is_dir=info.isdir())
+        if problem:
+            raise PackageError(f"{source}: refusing member {info.name!r}: {problem}")
+        yield info
+
+
+def verify_tarball(path: Path) -> list[str]:
+    """Check every member and that saved_model.pb parses; return the member names."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    names, proto_bytes = [], None
+    with tarfile.open(path, "r:gz") as tar:
+        for info in iter_safe_members(tar, str(path)):
+            names.append(info.name)
+            if info.name == "saved_model.pb":
+                proto_bytes = tar.extractfile(info).read()
+    if proto_bytes is None:
+        raise PackageError(f"{path}: no saved_model.pb at the archive root")
+    try:
+        saved_model_pb2.SavedModel().ParseFromString(proto_bytes)
+    except Exception as exc:
+        raise PackageError(f"{path}: saved_model.pb does not parse: {exc}") from exc
+    return names
+
+
+def safe_extract(path: Path, dest: Path) -> None:
+    """Extract a TF Hub tarball into `dest` (created), refusing unsafe members."""
+    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            for info in iter_safe_members(tar, str(path)):
+                target = tmp / info.name
+                if info.isdir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with tar.extractfile(info) as src, target.open("wb") as out:
+                    shutil.copyfileobj(src, out)
+        tmp.rename(dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_checksums(path: Path) -> dict[str, str]:
+    """SHA256SUMS as {relative path: hex digest}."""
+    out = {}
+    for line in path.read_text().splitlines():
+        digest, name = line.split("  ", 1)
+        out[name] = digest
+    return out
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_bytes(data)
+    tmp.replace(path)

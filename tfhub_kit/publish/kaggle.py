@@ -1,0 +1,113 @@
+"""Publish a build to Kaggle Models with kagglehub: one variation per SavedModel.
+
+    plan = plan_kaggle("build/tfhub-kit/all_minilm_l6_v2/1", "kaggle://acme/all-minilm-l6-v2/tensorFlow2/default")
+    publish_kaggle(plan)    # kagglehub.model_upload(handle, saved_model_dir, license_name=..., version_notes=...)
+
+The headline SavedModel goes to the named variation, the others to `<variation>-encoder` /
+`<variation>-preprocess`. Kaggle takes uncompressed SavedModel folders; the model card
+(docs/kaggle/<model>.md, from `tfhub-kit docs`) is the model's description on Kaggle.
+New Kaggle models are created private.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tfhub_kit.layout import BuildLayout, model_names
+from tfhub_kit.publish.gcs import PublishError
+
+KAGGLE_URL = re.compile(
+    r"^kaggle://(?P<owner>[a-z0-9][a-z0-9-]{2,})/(?P<model>[a-z0-9][a-z0-9-]{2,})/(?P<framework>[A-Za-z0-9]+)/(?P<variation>[a-z0-9][a-z0-9-]*)$"
+)
+FRAMEWORK = "tensorFlow2"
+LICENSES = {
+    "apache-2.0": "Apache 2.0",
+    "mit": "MIT",
+    "bsd-3-clause": "BSD-3-Clause",
+    "gpl-3.0": "GPL 3",
+    "cc-by-nc-4.0": "CC BY-NC 4.0",
+}
+
+
+@dataclass(frozen=True)
+class KaggleUpload:
+    handle: str
+    """owner/model/framework/variation, as kagglehub.model_upload takes it."""
+    directory: Path
+    files: list[str]
+    license_name: str
+    version_notes: str
+
+
+@dataclass(frozen=True)
+class KagglePlan:
+    uploads: list[KaggleUpload]
+    card: Path
+
+    def describe(self) -> str:
+        lines = ["publish to Kaggle Models (new models are created private)"]
+        for u in self.uploads:
+            lines.append(f"  {u.handle}  <- {u.directory} ({len(u.files)} files, license {u.license_name!r})")
+        lines.append(f"  model card: {self.card}")
+        return "\n".join(lines)
+
+
+def parse_kaggle_url(url: str) -> dict[str, str]:
+    match = KAGGLE_URL.match(url)
+    if not match:
+        raise PublishError(
+            f"not a Kaggle model location: {url!r}; expected kaggle://OWNER/MODEL/{FRAMEWORK}/VARIATION "
+            "(lowercase letters, digits and '-'; owner and model at least 3 characters)"
+        )
+    if match["framework"] != FRAMEWORK:
+        raise PublishError(f"{url}: framework must be {FRAMEWORK!r} for TF2 SavedModels, got {match['framework']!r}")
+    return match.groupdict()
+
+
+def plan_kaggle(build_dir: str | Path, target: str) -> KagglePlan:
+    parts = parse_kaggle_url(target)
+    layout = BuildLayout(Path(build_dir))
+    manifest = layout.read_manifest()
+    license_id = manifest["model"]["license"]
+    if license_id not in LICENSES:
+        raise PublishError(f"license {license_id!r} has no Kaggle equivalent here; allowed: {', '.join(LICENSES)}")
+    card = layout.docs / "kaggle" / f"{manifest['model']['name']}.md"
+    if not card.is_file():
+        raise PublishError(f"{card} is missing; run `tfhub-kit docs {layout.root}` first")
+    uploads = []
+    for i, kind in enumerate(model_names(manifest)):
+        variation = parts["variation"] if i == 0 else f"{parts['variation']}-{kind}"
+        directory = layout.saved_model(kind)
+        files = sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file())
+        uploads.append(
+            KaggleUpload(
+                handle=f"{parts['owner']}/{parts['model']}/{FRAMEWORK}/{variation}",
+                directory=directory,
+                files=files,
+                license_name=LICENSES[license_id],
+                version_notes=f"{manifest['handle']} ({kind}), recipe sha256 {manifest['recipe']['sha256'][:12]}",
+            )
+        )
+    return KagglePlan(uploads=uploads, card=card)
+
+
+def publish_kaggle(plan: KagglePlan, *, progress: Callable[[str], None] | None = None) -> None:
+    say = progress or (lambda _msg: None)
+    try:
+        import kagglehub
+    except ImportError as exc:
+        raise PublishError("publishing to Kaggle needs kagglehub: pip install 'tfhub-kit[kaggle]'") from exc
+    for upload in plan.uploads:
+        say(f"uploading {upload.directory} to Kaggle {upload.handle}")
+        try:
+            kagglehub.model_upload(
+                upload.handle,
+                str(upload.directory),
+                license_name=upload.license_name,
+                version_notes=upload.version_notes,
+            )
+        except Exception as exc:
+            raise PublishError(f"Kaggle upload of {upload.handle} failed: {exc}") from exc
