@@ -1,0 +1,82 @@
+"""`tfhub-kit release` end to end: recipe -> GCS -> hub URL -> the same embeddings."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import yaml
+from click.testing import CliRunner
+from conftest import ROOT, SAMPLE_RECIPE
+from helpers import run_python, serve_in_thread, tiny_hf_checkpoint
+
+from tfhub_kit.cli import main
+from tfhub_kit.layout import BuildLayout, model_path
+from tfhub_kit.package import verify_tarball
+
+
+def test_release_sample_to_gcs_and_load_it_back_over_http(gcs, tmp_path):
+    from google.cloud import storage
+
+    result = CliRunner().invoke(
+        main, ["release", str(SAMPLE_RECIPE), "--to", "gs://models/hub", "--out", str(tmp_path / "build")]
+    )
+    assert result.exit_code == 0, result.output[-3000:]
+    assert "(export -> validate -> evaluate -> docs -> package -> publish)" in result.output
+    build = BuildLayout(tmp_path / "build" / "tfhub-kit" / "all_minilm_l6_v2" / "1")
+    manifest = build.read_manifest()
+    page = (build.docs / "assets/docs/tfhub-kit/models/all_minilm_l6_v2/1.md").read_text()
+    assert "<!-- asset-path: https://storage.googleapis.com/models/hub/tfhub-kit/all_minilm_l6_v2/1.tar.gz -->" in page
+    assert "| stsb-en-dev | 86.7" in page  # evaluation figures made it into the docs
+
+    fetched = tmp_path / "fetched"
+    bucket = storage.Client().bucket("models")
+    for kind in manifest["saved_models"]:
+        target = fetched / model_path(manifest, kind)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        bucket.blob("hub/" + model_path(manifest, kind)).download_to_filename(str(target))
+        verify_tarball(target)
+        assert target.read_bytes() == build.tarball(manifest, kind).read_bytes()
+    assert bucket.get_blob("hub/docs/assets/docs/tfhub-kit/tfhub-kit.md") is not None
+
+    server, url = serve_in_thread(fetched)
+    try:
+        out = run_python(
+            f"""
+            import json, numpy as np, tensorflow as tf, tensorflow_hub as hub, tensorflow_text, tf_keras
+            probes = json.load(open({str(build.manifest_file)!r}))["probes"]
+            text = tf_keras.Input(shape=(), dtype=tf.string)
+            model = tf_keras.Model(text, hub.KerasLayer("{url}/tfhub-kit/all_minilm_l6_v2/1")(text))
+            got = model(tf.constant(probes["sentences"])).numpy()
+            print(json.dumps(float(np.abs(got - np.asarray(probes["embedding"])).max())))
+            """,
+            env={"TFHUB_CACHE_DIR": str(tmp_path / "empty-cache")},
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert json.loads(out.splitlines()[-1]) <= 1e-5
+
+
+def test_a_model_below_its_threshold_is_never_published(gcs, tmp_path, minilm_dir):
+    from google.cloud import storage
+
+    folder = tmp_path / "recipe"
+    tiny_hf_checkpoint("bert", folder / "hf", minilm_dir / "vocab.txt")
+    stsb = os.path.relpath(ROOT / "data" / "stsb" / "stsb-en-dev.csv", folder)
+    recipe = {
+        "model": {"publisher": "test", "name": "tiny_bert", "version": 1, "description": "A random tiny BERT."},
+        "source": {"hf_folder": "hf"},
+        "export": {"seq_length": 32},
+        "evaluate": {"sts": [{"name": "stsb-en-dev", "path": stsb, "min_spearman": 50.0}], "speed": {"sentences": 64}},
+    }
+    (folder / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    result = CliRunner().invoke(
+        main, ["release", str(folder), "--to", "gs://models/hub", "--out", str(tmp_path / "build")]
+    )
+    assert result.exit_code == 1
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("Error: release stopped at evaluate: sts.stsb-en-dev.spearman is ")
+    assert last.endswith("below the bar of 50.00. Nothing was published.")
+    assert list(storage.Client().list_blobs("models")) == []
+    assert not (tmp_path / "build" / "test" / "tiny_bert" / "1" / "dist").exists()
