@@ -70,3 +70,12 @@ def minilm_packaged(minilm_build):
 
     package_build(minilm_build.root)
     return minilm_build
+
+
+@pytest.fixture(scope="session")
+def en_small_build(tmp_path_factory: pytest.TempPathFactory):
+    """The vocabulary-pruned MiniLM sample recipe, exported for real."""
+    from tfhub_kit.export import export_recipe
+
+    recipe = ROOT / "models" / "tfhub-kit" / "all_minilm_l6_v2_en_small"
+    return export_recipe(recipe, out_dir=tmp_path_factory.mktemp("build-en-small")).layout

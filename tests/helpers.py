@@ -39,9 +39,14 @@ def tiny_hf_checkpoint(kind: str, folder: Path, vocab_file: Path, **config):
         cfg = transformers.DistilBertConfig(vocab_size=30522, dim=32, n_layers=2, n_heads=2, hidden_dim=64, **config)
         model = transformers.DistilBertModel(cfg)
     else:
-        cfg = transformers.BertConfig(
-            vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, **config
-        )
+        sizes = {
+            "vocab_size": 30522,
+            "hidden_size": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "intermediate_size": 64,
+        }
+        cfg = transformers.BertConfig(**{**sizes, **config})
         model = transformers.BertModel(cfg)
     model.eval()
     model.save_pretrained(folder, safe_serialization=True)

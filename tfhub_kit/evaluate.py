@@ -205,6 +205,7 @@ def evaluate_build(build_dir: str | Path, *, progress: Callable[[str], None] | N
         "parameters": manifest["saved_models"]["embedding"].get("parameters"),
         "bytes": {kind: info["bytes"] for kind, info in manifest["saved_models"].items()},
     }
+    results["transforms"] = manifest.get("transforms", {"steps": []})
     results["gates"] = [
         {"metric": g.metric, "value": g.value, "threshold": g.threshold, "passed": g.passed} for g in report.gates
     ]

@@ -19,6 +19,7 @@ import hashlib
 import os
 import platform
 import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,11 +51,32 @@ def export_recipe(
     say(f"loading {source.architecture.model_type} checkpoint from {source.folder}")
     network = load_network(source)
     layout = BuildLayout.for_handle(out_dir, recipe.model.publisher, recipe.model.name, recipe.model.version)
-    return export_network(network, source, recipe, layout, progress=say)
+    with tempfile.TemporaryDirectory(prefix="tfhub-kit-transforms-") as work:
+        report: dict[str, Any] = {"steps": []}
+        if recipe.transforms:
+            from tfhub_kit.transforms import apply_transforms
+
+            result = apply_transforms(
+                network,
+                source.tokenizer,
+                recipe,
+                workdir=Path(work),
+                cache_dir=layout.root.parent / ".cache",
+                progress=say,
+            )
+            network, report = result.network, result.report
+            source = dataclasses.replace(source, tokenizer=result.tokenizer)
+        return export_network(network, source, recipe, layout, progress=say, transforms=report)
 
 
 def export_network(
-    network: Network, source: HFSource, recipe: Recipe, layout: BuildLayout, *, progress: Progress | None = None
+    network: Network,
+    source: HFSource,
+    recipe: Recipe,
+    layout: BuildLayout,
+    *,
+    progress: Progress | None = None,
+    transforms: dict[str, Any] | None = None,
 ) -> ExportResult:
     """Write the SavedModels for an in-memory `network` (the from-objects entry point)."""
     import tensorflow as tf
@@ -84,11 +106,11 @@ def export_network(
                 "signatures": {name: _describe(fn) for name, fn in signatures.items()},
             }
         if "encoder" in manifest_models:
-            manifest_models["encoder"]["parameters"] = _parameters(network)
+            manifest_models["encoder"]["parameters"] = network.parameters()
             manifest_models["encoder"]["num_layers"] = network.num_layers
         if "embedding" in manifest_models:
             manifest_models["embedding"].update(
-                dim=network.hidden_dim, pooling=pooling, normalize=normalize, parameters=_parameters(network)
+                dim=network.hidden_dim, pooling=pooling, normalize=normalize, parameters=network.parameters()
             )
         say("computing probe outputs")
         manifest = {
@@ -102,6 +124,7 @@ def export_network(
                 "network_architecture": source.architecture.network_architecture,
                 "files": {str(p.relative_to(source.folder)): _sha256(p) for p in source.files},
             },
+            "transforms": transforms or {"steps": []},
             "seq_length": settings.seq_length,
             "vocab_size": network.vocab_size,
             "special_tokens": {k: int(v) for k, v in source.tokenizer.special_ids().items()},
@@ -241,12 +264,6 @@ def _describe(fn: Any) -> dict[str, Any]:
         "inputs": {name: spec(s) for name, s in sorted(inputs.items())},
         "outputs": {name: spec(t) for name, t in sorted(outputs.items())},
     }
-
-
-def _parameters(network: Network) -> dict[str, int]:
-    total = sum(int(v.numpy().size) for v in network.backbone.weights)
-    words = int(network.word_embeddings.numpy().size)
-    return {"total": total, "word_embeddings": words, "other": total - words}
 
 
 def _probes(sentences: tuple[str, ...], modules: dict[str, Any], kinds: tuple[str, ...]) -> dict[str, Any]:

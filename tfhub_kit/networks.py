@@ -12,7 +12,7 @@ import contextlib
 import json
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -151,6 +151,38 @@ class Network:
         """The token embedding matrix [vocab_size, dim] (a keras Variable)."""
         (table,) = [v for v in self.backbone.weights if "token_embedding" in v.path and v.path.endswith("embeddings")]
         return table
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The keras-hub backbone config (vocabulary_size, num_layers, hidden_dim, ...)."""
+        return dict(self.backbone.get_config())
+
+    def parameters(self) -> dict[str, int]:
+        """Parameter counts: total, word embeddings, the rest."""
+        total = sum(int(v.numpy().size) for v in self.backbone.weights)
+        words = int(self.word_embeddings.numpy().size)
+        return {"total": total, "word_embeddings": words, "other": total - words}
+
+    def rebuilt(self, changes: dict[str, Any], weight: Callable[[str], Any]) -> Network:
+        """A new network of the same kind with `changes` to the backbone config; each of its
+        weights, named by path (e.g. `transformer_layer_0/self_attention_layer/query/kernel`),
+        is set to `weight(path)`. The feed-forward activation is carried over."""
+        backbone = type(self.backbone).from_config({**self.config, **changes})
+        for variable in backbone.weights:
+            variable.assign(weight(variable.path))
+        activation = next(
+            layer._feedforward_intermediate_dense.activation
+            for layer in self.backbone.layers
+            if hasattr(layer, "_feedforward_intermediate_dense")
+        )
+        for layer in backbone.layers:
+            if hasattr(layer, "_feedforward_intermediate_dense"):
+                layer._feedforward_intermediate_dense.activation = activation
+        return Network(backbone, self.architecture)
+
+    def weights_by_path(self) -> dict[str, Any]:
+        """{path: numpy array} of every backbone weight."""
+        return {v.path: v.numpy() for v in self.backbone.weights}
 
     def __call__(self, inputs: dict[str, Any], training: bool = False) -> dict[str, Any]:
         import tensorflow as tf

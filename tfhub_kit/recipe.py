@@ -85,6 +85,45 @@ class ExportSection:
 
 
 @dataclass(frozen=True)
+class PruneVocabSection:
+    """Keep only the vocabulary a set of languages needs (the smaller-LaBSE method).
+
+    `corpora` maps a language code to text files (one sentence or document per line,
+    relative to the recipe). A token is kept if it appears in at least `min_line_fraction`
+    of a language's lines (default 0.005%), or, with `top_n`, if it is among that language's
+    `top_n` tokens by line count. `always_keep` lists tokens kept regardless.
+    """
+
+    corpora: dict[str, tuple[str, ...]]
+    min_line_fraction: float = field(default=0.00005, metadata={"check": "fraction"})
+    top_n: int | None = None
+    always_keep: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PruneLayersSection:
+    """Keep the listed transformer layers (0-based, ascending), e.g. every other layer."""
+
+    keep: tuple[int, ...] = field(metadata={"check": "layers"})
+
+
+@dataclass(frozen=True)
+class TransformStep:
+    """One entry of `transforms:`; exactly one key is set."""
+
+    prune_vocab: PruneVocabSection | None = None
+    prune_layers: PruneLayersSection | None = None
+
+    @property
+    def name(self) -> str:
+        return next(f.name for f in dataclasses.fields(self) if getattr(self, f.name) is not None)
+
+    @property
+    def settings(self) -> Any:
+        return getattr(self, self.name)
+
+
+@dataclass(frozen=True)
 class ValidateSection:
     """How strictly `tfhub-kit validate` compares outputs with the probes recorded at export."""
 
@@ -167,6 +206,7 @@ class Recipe:
     sha256: str
     model: ModelSection
     source: SourceSection
+    transforms: tuple[TransformStep, ...] = ()
     export: ExportSection = ExportSection()
     validate: ValidateSection = ValidateSection()
     evaluate: EvaluateSection = EvaluateSection()
@@ -224,6 +264,8 @@ _CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "nonempty": (lambda v: bool(v.strip()) and "\n" not in v.strip(), "one non-empty line"),
     "seq_length": (lambda v: 8 <= v <= 8192, "an integer from 8 to 8192"),
     "tolerance": (lambda v: 0 < v < 1, "a number between 0 and 1, e.g. 1e-5"),
+    "fraction": (lambda v: 0 <= v < 1, "a fraction from 0 to 1, e.g. 0.00005 for 0.005%"),
+    "layers": (lambda v: len(v) > 0 and min(v) >= 0 and list(v) == sorted(set(v)), "ascending layer indices from 0"),
     "gcs": (
         lambda v: bool(re.match(r"^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/[^\s]*)?$", v)),
         "gs://BUCKET or gs://BUCKET/PREFIX",
@@ -286,9 +328,13 @@ def _coerce(tp: Any, value: Any, file: Path, dotted: str) -> Any:
         if not isinstance(value, list):
             raise RecipeError(file, dotted, "must be a list", value=value)
         items = tuple(_coerce(args[0], v, file, f"{dotted}[{i}]") for i, v in enumerate(value))
-        if len(set(items)) != len(items):
+        if len({repr(item) for item in items}) != len(items):
             raise RecipeError(file, dotted, "lists a value twice", value=value)
         return items
+    if origin is dict:
+        if not isinstance(value, dict) or not value:
+            raise RecipeError(file, dotted, "must be a non-empty mapping", value=value)
+        return {str(k): _coerce(args[1], v, file, f"{dotted}.{k}") for k, v in value.items()}
     if dataclasses.is_dataclass(tp):
         return tp(**_parse_fields(tp, value, file, prefix=dotted + "."))
     if tp is bool or tp is str:
@@ -308,6 +354,19 @@ def _coerce(tp: Any, value: Any, file: Path, dotted: str) -> Any:
 
 def _check_data_files(recipe: Recipe) -> None:
     named = [(f"evaluate.sts[{i}].path", s.path) for i, s in enumerate(recipe.evaluate.sts)]
+    for i, step in enumerate(recipe.transforms):
+        set_keys = [f.name for f in dataclasses.fields(step) if getattr(step, f.name) is not None]
+        if len(set_keys) != 1:
+            raise RecipeError(
+                recipe.file,
+                f"transforms[{i}]",
+                "each step names exactly one transform",
+                allowed=", ".join(f.name for f in dataclasses.fields(step)),
+                value=set_keys,
+            )
+        if step.prune_vocab:
+            for lang, files in step.prune_vocab.corpora.items():
+                named += [(f"transforms[{i}].prune_vocab.corpora.{lang}[{j}]", f) for j, f in enumerate(files)]
     for i, b in enumerate(recipe.evaluate.bitext):
         named += [(f"evaluate.bitext[{i}].source", b.source), (f"evaluate.bitext[{i}].target", b.target)]
     for dotted, relative in named:

@@ -34,13 +34,27 @@ _CJK = "|".join(
 STRINGS = tf.TensorSpec([None], tf.string)
 
 
+def normalize(text: tf.Tensor, spec: TokenizerSpec) -> tf.Tensor:
+    """HF BertNormalizer: drop control/format characters, unify white space, strip
+    accents (NFD, drop marks) and lowercase character by character, as the checkpoint asks."""
+    text = tf.strings.regex_replace(text, r"[\t\n\r\p{Zs}]", " ")
+    text = tf.strings.regex_replace(text, r"[\x{FFFD}\p{C}]", "")
+    if spec.strip_accents:
+        text = tf_text.normalize_utf8(text, "NFD")
+        text = tf.strings.regex_replace(text, r"\p{Mn}", "")
+    if spec.lower_case:
+        # HF lowercases character by character: no final-sigma rule, unlike ICU.
+        text = tf.strings.regex_replace(text, "\u03a3", "\u03c3")
+        text = tf.strings.lower(text, encoding="utf-8")
+    return text
+
+
 class Tokenize(tf.Module):
     """`pre.tokenize(strings[b])` -> int32 RaggedTensor [b, (words), (pieces)]."""
 
     def __init__(self, spec: TokenizerSpec) -> None:
         super().__init__(name="tokenize")
-        self._spec_lower = spec.lower_case
-        self._spec_strip = spec.strip_accents
+        self._spec = spec
         self._max_chars = spec.max_chars_per_word
         keep = _PUNCT + ("|" + _CJK if spec.split_cjk else "")
         self._keep_delims = keep
@@ -67,15 +81,7 @@ class Tokenize(tf.Module):
 
     def split_words(self, sentences: tf.Tensor) -> tf.RaggedTensor:
         """Normalise like HF's BertNormalizer, then split into words: [b, (words)] strings."""
-        text = tf.strings.regex_replace(sentences, r"[\t\n\r\p{Zs}]", " ")
-        text = tf.strings.regex_replace(text, r"[\x{FFFD}\p{C}]", "")
-        if self._spec_strip:
-            text = tf_text.normalize_utf8(text, "NFD")
-            text = tf.strings.regex_replace(text, r"\p{Mn}", "")
-        if self._spec_lower:
-            # HF lowercases character by character: no final-sigma rule, unlike ICU.
-            text = tf.strings.regex_replace(text, "\u03a3", "\u03c3")
-            text = tf.strings.lower(text, encoding="utf-8")
+        text = normalize(sentences, self._spec)
         words, _, _ = tf_text.regex_split_with_offsets(text, self._delims, self._keep_delims)
         return words
 
@@ -90,6 +96,34 @@ class Tokenize(tf.Module):
             tf.cast(too_long, tf.int64),
         )
         return pieces.with_values(tf.concat([kept, unk], axis=1))
+
+
+class CountingTokenizer(tf.Module):
+    """strings[b] -> int32 RaggedTensor [b, (tokens)] with the ids `Tokenize` gives, about
+    twice as fast, for counting corpora: FastWordpieceTokenizer splits words itself after
+    the same normalisation (CJK ideographs spaced out first). One deliberate difference:
+    a word over 100 characters (but at most 400 bytes) yields its pieces rather than one
+    [UNK], which can only keep extra tokens, never drop needed ones."""
+
+    def __init__(self, spec: TokenizerSpec) -> None:
+        super().__init__(name="counting_tokenizer")
+        self._spec = spec
+        self._wordpiece = tf_text.FastWordpieceTokenizer(
+            spec.vocab(),
+            suffix_indicator=spec.suffix_indicator,
+            max_bytes_per_word=4 * spec.max_chars_per_word,
+            token_out_type=tf.int32,
+            unknown_token=spec.special.unk,
+            no_pretokenization=False,
+            support_detokenization=False,
+        )
+
+    @tf.function(input_signature=[STRINGS])
+    def __call__(self, sentences: tf.Tensor) -> tf.RaggedTensor:
+        text = normalize(sentences, self._spec)
+        if self._spec.split_cjk:
+            text = tf.strings.regex_replace(text, "(" + _CJK + ")", " \\1 ")
+        return self._wordpiece.tokenize(text)
 
 
 class Preprocessor(tf.Module):

@@ -1,0 +1,245 @@
+"""Vocabulary pruning (the smaller-LaBSE method): keep the tokens a set of languages uses.
+
+    counts = {"en": count_tokens(["corpus.en.txt"], tokenize, vocab_size=30522)}
+    result = prune_vocab(network, tokenizer, counts, min_line_fraction=0.00005, workdir=tmp)
+
+Per language, the corpus is tokenized with the model's own tokenizer (the same tf-text
+graph the preprocessing SavedModel uses) in a streaming tf.data pipeline, and each token's
+number of lines is counted. A token is kept if it appears in at least `min_line_fraction`
+of a language's lines (or is among its `top_n` by line count). The new vocabulary is the
+bracketed special tokens in their original order (`[unusedN]` placeholders dropped), then
+the union of kept tokens in their original order. Embedding rows are gathered by old id,
+every other weight is copied, and the preprocessor is rebuilt on the new vocabulary, so
+text whose tokens are all kept gives the same outputs as before.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tfhub_kit.networks import Network
+from tfhub_kit.recipe import PruneVocabSection, Recipe
+from tfhub_kit.tokenizers import TokenizerSpec
+
+_BRACKETED = re.compile(r"^\[[^\]]+\]$")
+_UNUSED = re.compile(r"^\[unused\d+\]$")
+
+
+@dataclass(frozen=True)
+class TokenCounts:
+    """How often each token id occurs in a corpus: in how many lines, and in total."""
+
+    lines: int
+    line_counts: np.ndarray
+    token_counts: np.ndarray
+
+    def to_json(self) -> dict[str, Any]:
+        used = np.nonzero(self.token_counts)[0]
+        return {
+            "lines": self.lines,
+            "vocab_size": len(self.token_counts),
+            "ids": used.tolist(),
+            "line_counts": self.line_counts[used].tolist(),
+            "token_counts": self.token_counts[used].tolist(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TokenCounts:
+        line_counts = np.zeros(data["vocab_size"], dtype=np.int64)
+        token_counts = np.zeros(data["vocab_size"], dtype=np.int64)
+        line_counts[data["ids"]] = data["line_counts"]
+        token_counts[data["ids"]] = data["token_counts"]
+        return cls(data["lines"], line_counts, token_counts)
+
+
+def count_tokens(
+    files: Sequence[str | Path],
+    tokenize: Callable[[Any], Any],
+    vocab_size: int,
+    *,
+    batch_size: int = 16384,
+    progress: Callable[[str], None] | None = None,
+) -> TokenCounts:
+    """Stream `files` (one text per line; empty lines skipped) through `tokenize`
+    (strings[b] -> int32 ragged [b, (words), (pieces)] or [b, (tokens)]) in parallel batches."""
+    import tensorflow as tf
+
+    say = progress or (lambda _msg: None)
+
+    def count(lines: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        lines = tf.boolean_mask(lines, tf.strings.length(lines) > 0)  # per batch: a per-line filter costs 4x
+        tokens = tokenize(lines)
+        flat = tokens.merge_dims(1, 2) if tokens.ragged_rank == 2 else tokens
+        ids = tf.cast(flat.values, tf.int64)
+        per_line = tf.unique(flat.value_rowids() * vocab_size + ids).y % vocab_size
+        line_counts = tf.math.bincount(
+            tf.cast(per_line, tf.int32), minlength=vocab_size, maxlength=vocab_size, dtype=tf.int64
+        )
+        token_counts = tf.math.bincount(flat.values, minlength=vocab_size, maxlength=vocab_size, dtype=tf.int64)
+        return line_counts, token_counts, tf.shape(lines, out_type=tf.int64)[0]
+
+    dataset = (
+        tf.data.TextLineDataset([str(f) for f in files])
+        .batch(batch_size)
+        .map(count, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    line_counts = np.zeros(vocab_size, dtype=np.int64)
+    token_counts = np.zeros(vocab_size, dtype=np.int64)
+    lines, start, last = 0, time.perf_counter(), 0.0
+    for batch_lines, batch_tokens, n in dataset:
+        line_counts += batch_lines.numpy()
+        token_counts += batch_tokens.numpy()
+        lines += int(n)
+        elapsed = time.perf_counter() - start
+        if elapsed - last >= 2:
+            last = elapsed
+            say(f"  {lines:,} lines, {lines / elapsed:,.0f} lines/s")
+    elapsed = max(time.perf_counter() - start, 1e-9)
+    say(f"  {lines:,} lines in {elapsed:.1f} s ({lines / elapsed:,.0f} lines/s)")
+    return TokenCounts(lines, line_counts, token_counts)
+
+
+def select_vocab(
+    vocab: list[str],
+    counts: dict[str, TokenCounts],
+    *,
+    min_line_fraction: float = 0.00005,
+    top_n: int | None = None,
+    always_keep: Sequence[str] = (),
+    special: Sequence[str] = (),
+) -> tuple[list[int], dict[str, dict[str, Any]]]:
+    """Old ids of the new vocabulary, in new-id order, and a per-language report."""
+    head = [i for i, tok in enumerate(vocab) if tok in special or (_BRACKETED.match(tok) and not _UNUSED.match(tok))]
+    kept: set[int] = set()
+    per_language = {}
+    for lang, c in counts.items():
+        if top_n is not None:
+            used = np.nonzero(c.line_counts)[0]
+            ids = used[np.argsort(-c.line_counts[used], kind="stable")[:top_n]]
+        else:
+            need = max(1, math.ceil(min_line_fraction * c.lines))
+            ids = np.nonzero(c.line_counts >= need)[0]
+        kept.update(int(i) for i in ids)
+        per_language[lang] = {"lines": c.lines, "kept_tokens": len(ids)}
+    index = {tok: i for i, tok in enumerate(vocab)}
+    kept.update(index[tok] for tok in always_keep if tok in index)
+    heads = set(head)
+    keep = head + sorted(kept - heads)
+    kept_mask = np.zeros(len(vocab), dtype=bool)
+    kept_mask[keep] = True
+    for lang, c in counts.items():
+        total = int(c.token_counts.sum())
+        per_language[lang]["token_coverage"] = float(c.token_counts[kept_mask].sum() / total) if total else 1.0
+    return keep, per_language
+
+
+def prune_vocab(
+    network: Network,
+    tokenizer: TokenizerSpec,
+    counts: dict[str, TokenCounts],
+    *,
+    workdir: Path,
+    min_line_fraction: float = 0.00005,
+    top_n: int | None = None,
+    always_keep: Sequence[str] = (),
+):
+    """The from-objects form: counts in, pruned network and tokenizer out."""
+    from tfhub_kit.transforms import TransformResult
+
+    vocab = tokenizer.vocab()
+    special = list(dataclasses.astuple(tokenizer.special))
+    keep, per_language = select_vocab(
+        vocab, counts, min_line_fraction=min_line_fraction, top_n=top_n, always_keep=always_keep, special=special
+    )
+    words_path = network.word_embeddings.path
+    old = network.weights_by_path()
+    old_ids = np.asarray(keep)
+
+    def weight(path: str) -> np.ndarray:
+        return old[path][old_ids] if path == words_path else old[path]
+
+    pruned = network.rebuilt({"vocabulary_size": len(keep)}, weight)
+    workdir.mkdir(parents=True, exist_ok=True)
+    vocab_file = workdir / "vocab.txt"
+    vocab_file.write_text("".join(vocab[i] + "\n" for i in keep), encoding="utf-8")
+    report = {
+        "rule": {"top_n": top_n} if top_n is not None else {"min_line_fraction": min_line_fraction},
+        "vocab_size_before": len(vocab),
+        "vocab_size_after": len(keep),
+        "parameters_before": network.parameters(),
+        "parameters_after": pruned.parameters(),
+        "languages": per_language,
+    }
+    return TransformResult(pruned, dataclasses.replace(tokenizer, vocab_file=vocab_file), report)
+
+
+def prune_vocab_from_recipe(
+    network: Network,
+    tokenizer: TokenizerSpec,
+    settings: PruneVocabSection,
+    recipe: Recipe,
+    *,
+    workdir: Path,
+    cache_dir: Path,
+    progress: Callable[[str], None] | None = None,
+):
+    """The by-name form: count each language's corpus (or reuse cached counts), then prune."""
+    from tfhub_kit.tokenizers.wordpiece import CountingTokenizer
+
+    say = progress or (lambda _msg: None)
+    tokenize = CountingTokenizer(tokenizer)
+    vocab_digest = hashlib.sha256(tokenizer.vocab_file.read_bytes()).hexdigest()
+    counts = {}
+    for lang, relative in settings.corpora.items():
+        files = [recipe.data_path(f) for f in relative]
+        key = hashlib.sha256(
+            json.dumps(
+                [vocab_digest, tokenizer.lower_case, tokenizer.strip_accents, [_file_digest(f) for f in files]]
+            ).encode()
+        ).hexdigest()[:16]
+        cache = cache_dir / f"counts-{lang}-{key}.json"
+        if cache.is_file():
+            say(f"counting {lang}: cached in {cache}")
+            counts[lang] = TokenCounts.from_json(json.loads(cache.read_text()))
+            continue
+        say(f"counting {lang}: {', '.join(str(f) for f in files)}")
+        counts[lang] = count_tokens(files, tokenize, len(tokenizer.vocab()), progress=say)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(cache.name + ".tmp")
+        tmp.write_text(json.dumps(counts[lang].to_json()))
+        tmp.replace(cache)
+    result = prune_vocab(
+        network,
+        tokenizer,
+        counts,
+        workdir=workdir,
+        min_line_fraction=settings.min_line_fraction,
+        top_n=settings.top_n,
+        always_keep=settings.always_keep,
+    )
+    r = result.report
+    say(
+        f"vocabulary {r['vocab_size_before']:,} -> {r['vocab_size_after']:,}; parameters "
+        f"{r['parameters_before']['total']:,} -> {r['parameters_after']['total']:,}"
+    )
+    return result
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
