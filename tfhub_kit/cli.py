@@ -75,11 +75,11 @@ def recipe_check(recipe_dir: str) -> None:
     Example:
       tfhub-kit recipe check models/tfhub-kit/all_minilm_l6_v2
     """
-    from tfhub_kit.networks import inspect_hf_folder
+    from tfhub_kit.networks import inspect_source
     from tfhub_kit.recipe import load_recipe
 
     loaded = load_recipe(recipe_dir)
-    source = inspect_hf_folder(loaded.source_dir)
+    source = inspect_source(loaded)
     click.echo(
         f"ok: {loaded.handle} ({source.architecture.model_type} from {source.folder}; "
         f"exports {', '.join(loaded.export.saved_models)}; seq_length {loaded.export.seq_length})"
@@ -318,3 +318,34 @@ def release(recipe_dir: str, target: str, out_dir: str, dry_run: bool) -> None:
     click.echo(f"released {report.build_dir} ({' -> '.join(report.stages)}){' [dry run]' if dry_run else ''}")
     for kind, url in report.public_urls.items():
         click.echo(f"{kind}: {url}")
+
+
+@main.group()
+def vocab() -> None:
+    """Vocabulary tools.
+
+    \b
+    Example:
+      tfhub-kit vocab learn data/tatoeba/tatoeba.*-eng.* --size 4000 --out vocab.txt
+    """
+
+
+@vocab.command("learn")
+@click.argument("corpus", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--size", "vocab_size", type=int, required=True, help="Target vocabulary size.")
+@click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False), help="vocab.txt to write.")
+@click.option("--cased", is_flag=True, help="Keep case and accents (default: lowercase, strip accents).")
+@_handle_errors
+def vocab_learn(corpus: tuple[str, ...], vocab_size: int, out_file: str, cased: bool) -> None:
+    """Learn a WordPiece vocabulary from text files (one text per line) with tensorflow-text.
+
+    \b
+    Example:
+      tfhub-kit vocab learn data/tatoeba/tatoeba.*-eng.* --size 4000 --out vocab.txt
+    """
+    from tfhub_kit.vocab import learn_wordpiece_vocab, write_vocab
+
+    _progress(f"learning a {vocab_size:,}-token vocabulary from {len(corpus)} files")
+    tokens = learn_wordpiece_vocab(corpus, vocab_size=vocab_size, lower_case=not cased)
+    write_vocab(tokens, out_file)
+    click.echo(f"{out_file}: {len(tokens):,} tokens")

@@ -28,7 +28,7 @@ from typing import Any
 from tfhub_kit import __version__
 from tfhub_kit.errors import ExportError
 from tfhub_kit.layout import MANIFEST_FILE, BuildLayout, write_json_atomic
-from tfhub_kit.networks import ENCODER_INPUTS, HFSource, Network, inspect_hf_folder, load_network
+from tfhub_kit.networks import ENCODER_INPUTS, HFSource, Network, inspect_source, load_network
 from tfhub_kit.recipe import Recipe, load_recipe
 from tfhub_kit.tokenizers import build_preprocessor
 
@@ -47,8 +47,12 @@ def export_recipe(
     """Load the recipe, convert its checkpoint and export it (the by-name entry point)."""
     say = progress or (lambda _msg: None)
     recipe = load_recipe(recipe_dir)
-    source = inspect_hf_folder(recipe.source_dir)
-    say(f"loading {source.architecture.model_type} checkpoint from {source.folder}")
+    source = inspect_source(recipe)
+    say(
+        f"building a random {source.architecture.model_type} network (seed {source.scratch.seed})"
+        if source.scratch
+        else f"loading {source.architecture.model_type} checkpoint from {source.folder}"
+    )
     network = load_network(source)
     layout = BuildLayout.for_handle(out_dir, recipe.model.publisher, recipe.model.name, recipe.model.version)
     with tempfile.TemporaryDirectory(prefix="tfhub-kit-transforms-") as work:

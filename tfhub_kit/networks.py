@@ -61,11 +61,35 @@ class HFSource:
     """sentence-transformers pooling mode from 1_Pooling/config.json, if any."""
     st_normalize: bool | None
     """True if modules.json lists a Normalize module; None without modules.json."""
+    scratch: Any = None
+    """For a randomly initialised network: the recipe's `source.scratch` section."""
 
     @property
     def files(self) -> list[Path]:
         """Every regular file of the folder that a build depends on, sorted."""
         return sorted(p for p in self.folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def inspect_source(recipe: Any) -> HFSource:
+    """What the recipe's source is, without loading weights: a checkpoint folder, or the
+    shape and vocabulary of a network to build from scratch."""
+    scratch = recipe.source.scratch
+    if scratch is None:
+        return inspect_hf_folder(recipe.source_dir)
+    from tfhub_kit.tokenizers import TokenizerSpec
+
+    vocab = recipe.data_path(scratch.vocab)
+    tokenizer = TokenizerSpec(vocab_file=vocab, lower_case=scratch.lower_case, strip_accents=scratch.lower_case)
+    tokenizer.special_ids()  # the vocabulary must hold the special tokens
+    return HFSource(
+        folder=vocab.parent,
+        config={"model_type": scratch.architecture, "hidden_act": "gelu"},
+        architecture=ARCHITECTURES[scratch.architecture],
+        tokenizer=tokenizer,
+        st_pooling=None,
+        st_normalize=None,
+        scratch=scratch,
+    )
 
 
 def inspect_hf_folder(folder: Path) -> HFSource:
@@ -213,6 +237,19 @@ def load_network(source: HFSource) -> Network:
         )
     import keras_hub
 
+    if source.scratch is not None:
+        s = source.scratch
+        keras.utils.set_random_seed(s.seed)
+        backbone = keras_hub.models.BertBackbone(
+            vocabulary_size=len(source.tokenizer.vocab()),
+            num_layers=s.num_layers,
+            num_heads=s.num_heads,
+            hidden_dim=s.hidden_dim,
+            intermediate_dim=s.intermediate_dim,
+            max_sequence_length=s.max_sequence_length,
+        )
+        _set_activation(backbone, source)
+        return Network(backbone, source.architecture)
     kwargs: dict[str, Any] = {}
     if source.architecture.uses_segments:
         kwargs["num_segments"] = int(source.config.get("type_vocab_size", 2))

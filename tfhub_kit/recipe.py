@@ -49,17 +49,34 @@ class ModelSection:
 
 
 @dataclass(frozen=True)
+class ScratchSection:
+    """A randomly initialised network of a given shape (for demonstrations and pretraining),
+    with a WordPiece vocabulary file relative to the recipe."""
+
+    vocab: str = field(metadata={"check": "nonempty"})
+    architecture: Literal["bert"] = "bert"
+    hidden_dim: int = field(default=128, metadata={"check": "positive"})
+    num_layers: int = field(default=2, metadata={"check": "positive"})
+    num_heads: int = field(default=2, metadata={"check": "positive"})
+    intermediate_dim: int = field(default=512, metadata={"check": "positive"})
+    max_sequence_length: int = field(default=512, metadata={"check": "positive"})
+    lower_case: bool = True
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class SourceSection:
-    """Where the pretrained checkpoint is: exactly one of `hf_folder` or `package`.
+    """Where the network comes from: exactly one of `hf_folder`, `package` or `scratch`.
 
     `hf_folder` is a Hugging Face folder (config.json, model.safetensors, tokenizer files)
     relative to the recipe folder; `package` is an installed Python package that ships such
-    a folder at `package_path` inside it.
+    a folder at `package_path` inside it; `scratch` builds a random network.
     """
 
     hf_folder: str | None = None
     package: str | None = None
     package_path: str = ""
+    scratch: ScratchSection | None = None
 
 
 @dataclass(frozen=True)
@@ -381,14 +398,26 @@ def _check_data_files(recipe: Recipe) -> None:
 
 
 def _resolve_source(source: SourceSection, file: Path) -> Path:
-    if (source.hf_folder is None) == (source.package is None):
+    named = [k for k in ("hf_folder", "package", "scratch") if getattr(source, k) is not None]
+    if len(named) != 1:
         raise RecipeError(
             file,
             "source",
             "must name exactly one checkpoint",
-            allowed="'hf_folder: <path relative to the recipe>' or 'package: <installed package>'",
-            value={"hf_folder": source.hf_folder, "package": source.package},
+            allowed="'hf_folder: <path relative to the recipe>', 'package: <installed package>' or 'scratch: {...}'",
+            value=named,
         )
+    if source.scratch is not None:
+        vocab = (file.parent / source.scratch.vocab).resolve()
+        if not vocab.is_file():
+            raise RecipeError(
+                file,
+                "source.scratch.vocab",
+                f"file {vocab} does not exist",
+                allowed="a WordPiece vocabulary file relative to the recipe (tfhub-kit vocab learn makes one)",
+                value=source.scratch.vocab,
+            )
+        return file.parent.resolve()
     if source.hf_folder is not None:
         path = (file.parent / source.hf_folder).resolve()
         if not path.is_dir():
