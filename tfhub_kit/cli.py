@@ -229,15 +229,18 @@ def _publish_target(value: str) -> str:
     return value
 
 
-@main.command()
-@click.argument("build_dir", type=click.Path(exists=True, file_okay=False))
-@click.option(
+_TO_OPTION = click.option(
     "--to",
     "target",
     required=True,
     callback=lambda _c, _p, v: _publish_target(v),
     help="gs://BUCKET/PREFIX or kaggle://OWNER/MODEL/tensorFlow2/VARIATION",
 )
+
+
+@main.command()
+@click.argument("build_dir", type=click.Path(exists=True, file_okay=False))
+@_TO_OPTION
 @click.option("--dry-run", is_flag=True, help="Print what would be uploaded, upload nothing.")
 @_handle_errors
 def publish(build_dir: str, target: str, dry_run: bool) -> None:
@@ -295,13 +298,7 @@ def serve(folder: str, port: int) -> None:
 
 @main.command()
 @click.argument("recipe_dir", type=click.Path(file_okay=True, dir_okay=True))
-@click.option(
-    "--to",
-    "target",
-    required=True,
-    callback=lambda _c, _p, v: _publish_target(v),
-    help="gs://BUCKET/PREFIX or kaggle://OWNER/MODEL/tensorFlow2/VARIATION",
-)
+@_TO_OPTION
 @click.option("--out", "out_dir", default="build", show_default=True, type=click.Path(), help="Build root.")
 @click.option("--dry-run", is_flag=True, help="Run every stage but upload nothing.")
 @_handle_errors

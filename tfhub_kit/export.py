@@ -15,7 +15,6 @@ Everything goes to a temporary folder first and is renamed into place at the end
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import platform
 import shutil
@@ -27,7 +26,7 @@ from typing import Any
 
 from tfhub_kit import __version__
 from tfhub_kit.errors import ExportError
-from tfhub_kit.layout import MANIFEST_FILE, BuildLayout, write_json_atomic
+from tfhub_kit.layout import MANIFEST_FILE, BuildLayout, sha256_file, write_json_atomic
 from tfhub_kit.networks import ENCODER_INPUTS, HFSource, Network, inspect_source, load_network
 from tfhub_kit.recipe import Recipe, load_recipe
 from tfhub_kit.tokenizers import build_preprocessor
@@ -126,7 +125,7 @@ def export_network(
                 "folder": str(source.folder),
                 "model_type": source.architecture.model_type,
                 "network_architecture": source.architecture.network_architecture,
-                "files": {str(p.relative_to(source.folder)): _sha256(p) for p in source.files},
+                "files": {str(p.relative_to(source.folder)): sha256_file(p) for p in source.files},
             },
             "transforms": transforms or {"steps": []},
             "seq_length": settings.seq_length,
@@ -295,14 +294,6 @@ def _versions() -> dict[str, str]:
     for dist in ("tensorflow", "tensorflow-text", "keras", "keras-hub"):
         versions[dist] = version(dist)
     return versions
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _dir_bytes(path: Path) -> int:

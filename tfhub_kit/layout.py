@@ -9,6 +9,7 @@ build/<publisher>/<model>/<version>/
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -90,3 +91,12 @@ def model_path(manifest: dict[str, Any], kind: str) -> str:
     """`<publisher>/<model>/<version>.tar.gz`: the tarball's path under dist/, GCS and hub URLs."""
     model = manifest["model"]
     return f"{model['publisher']}/{model_names(manifest)[kind]}/{model['version']}.tar.gz"
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

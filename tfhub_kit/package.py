@@ -14,7 +14,6 @@ device files and dot-paths, as tensorflow_hub's own extraction does.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import shutil
 import tarfile
@@ -23,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from tfhub_kit.errors import TfhubKitError
-from tfhub_kit.layout import CHECKSUMS_FILE, BuildLayout
+from tfhub_kit.layout import CHECKSUMS_FILE, BuildLayout, sha256_file
 
 ROOT_FILES = frozenset(
     {"saved_model.pb", "saved_model.pbtxt", "fingerprint.pb", "keras_metadata.pb", "tfhub_module.pb"}
@@ -178,14 +177,6 @@ def safe_extract(path: Path, dest: Path) -> None:
         tmp.rename(dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_checksums(path: Path) -> dict[str, str]:

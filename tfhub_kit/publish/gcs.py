@@ -26,8 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from tfhub_kit.errors import TfhubKitError
-from tfhub_kit.layout import BuildLayout, model_names, model_path
-from tfhub_kit.package import sha256_file
+from tfhub_kit.layout import BuildLayout, model_names, model_path, sha256_file
 
 RESUMABLE_THRESHOLD = 8 * 1024 * 1024
 CHUNK_SIZE = 8 * 1024 * 1024  # a multiple of 256 KiB, as GCS requires

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from tfhub_kit.layout import sha256_file
 from tfhub_kit.networks import Network
 from tfhub_kit.recipe import PruneVocabSection, Recipe
 from tfhub_kit.tokenizers import TokenizerSpec
@@ -206,7 +207,7 @@ def prune_vocab_from_recipe(
         files = [recipe.data_path(f) for f in relative]
         key = hashlib.sha256(
             json.dumps(
-                [vocab_digest, tokenizer.lower_case, tokenizer.strip_accents, [_file_digest(f) for f in files]]
+                [vocab_digest, tokenizer.lower_case, tokenizer.strip_accents, [sha256_file(f) for f in files]]
             ).encode()
         ).hexdigest()[:16]
         cache = cache_dir / f"counts-{lang}-{key}.json"
@@ -235,11 +236,3 @@ def prune_vocab_from_recipe(
         f"{r['parameters_before']['total']:,} -> {r['parameters_after']['total']:,}"
     )
     return result
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
