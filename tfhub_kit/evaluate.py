@@ -161,9 +161,11 @@ def evaluate_build(build_dir: str | Path, *, progress: Callable[[str], None] | N
     batch = config["speed"]["batch_size"]
     report = EvaluationReport(build_dir=str(layout.root))
     results: dict[str, Any] = {"handle": manifest["handle"], "sts": {}, "bitext": {}}
+    speed_pool: list[str] = []  # the first STS set's sentences, interleaved
 
     for item in config["sts"]:
         first, second, gold = read_sts(item["path"], item["format"])
+        speed_pool = speed_pool or [s for pair in zip(first, second) for s in pair]
         say(f"STS {item['name']}: {len(gold)} pairs")
         sims = cosine_rows(encode(model, first, batch_size=batch), encode(model, second, batch_size=batch))
         figures = {"spearman": 100 * spearman(sims, gold), "pearson": 100 * pearson(sims, gold), "pairs": len(gold)}
@@ -192,7 +194,8 @@ def evaluate_build(build_dir: str | Path, *, progress: Callable[[str], None] | N
         results["bitext_average"] = float(np.mean([v["average"] for v in results["bitext"].values()]))
 
     say("speed")
-    results["speed"] = _speed(model, config, manifest)
+    pool = speed_pool or [s for s in manifest["probes"]["sentences"] if s]
+    results["speed"] = _speed(model, pool, config["speed"]["sentences"], batch)
     if config["speed"].get("min_sentences_per_second") is not None:
         report.gates.append(
             Gate(
@@ -215,16 +218,9 @@ def evaluate_build(build_dir: str | Path, *, progress: Callable[[str], None] | N
     return report
 
 
-def _speed(model: Any, config: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any]:
-    wanted = config["speed"]["sentences"]
-    pool: list[str] = []
-    for item in config["sts"]:
-        first, second, _ = read_sts(item["path"], item["format"])
-        pool = [s for pair in zip(first, second) for s in pair]
-        break
-    pool = pool or [s for s in manifest["probes"]["sentences"] if s]
+def _speed(model: Any, pool: list[str], wanted: int, batch: int) -> dict[str, Any]:
+    """Sentences/s encoding `wanted` sentences drawn (cyclically) from `pool`."""
     sentences = (pool * (wanted // max(len(pool), 1) + 1))[:wanted]
-    batch = config["speed"]["batch_size"]
     encode(model, sentences[:batch], batch_size=batch)  # warm-up
     start = time.perf_counter()
     encode(model, sentences, batch_size=batch)

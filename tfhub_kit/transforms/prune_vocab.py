@@ -201,7 +201,8 @@ def prune_vocab_from_recipe(
 
     say = progress or (lambda _msg: None)
     tokenize = CountingTokenizer(tokenizer)
-    vocab_digest = hashlib.sha256(tokenizer.vocab_file.read_bytes()).hexdigest()
+    vocab_digest = sha256_file(tokenizer.vocab_file)
+    vocab_size = len(tokenizer.vocab())
     counts = {}
     for lang, relative in settings.corpora.items():
         files = [recipe.data_path(f) for f in relative]
@@ -216,7 +217,7 @@ def prune_vocab_from_recipe(
             counts[lang] = TokenCounts.from_json(json.loads(cache.read_text()))
             continue
         say(f"counting {lang}: {', '.join(str(f) for f in files)}")
-        counts[lang] = count_tokens(files, tokenize, len(tokenizer.vocab()), progress=say)
+        counts[lang] = count_tokens(files, tokenize, vocab_size, progress=say)
         cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_name(cache.name + ".tmp")
         tmp.write_text(json.dumps(counts[lang].to_json()))
