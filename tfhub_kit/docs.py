@@ -252,6 +252,7 @@ def _kind_context(manifest: dict[str, Any], kind: str) -> dict[str, Any]:
         "num_layers": encoder.get("num_layers"),
         "pooling": embedding.get("pooling"),
         "normalize": embedding.get("normalize"),
+        "static": embedding.get("static"),
         "pooled_description": "BERT's tanh pooler over the [CLS] token"
         if manifest["source"]["model_type"] == "bert"
         else "the first token's vector",

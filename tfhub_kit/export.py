@@ -27,11 +27,21 @@ from typing import Any
 from tfhub_kit import __version__
 from tfhub_kit.errors import ExportError
 from tfhub_kit.layout import MANIFEST_FILE, BuildLayout, sha256_file, write_json_atomic
-from tfhub_kit.networks import ENCODER_INPUTS, HFSource, Network, inspect_source, load_network
+from tfhub_kit.networks import (
+    ENCODER_INPUTS,
+    HFSource,
+    Network,
+    embedding_settings,
+    inspect_source,
+    load_network,
+    pool,
+)
 from tfhub_kit.recipe import Recipe, load_recipe
 from tfhub_kit.tokenizers import build_preprocessor
+from tfhub_kit.transforms.static import StaticTable
 
 Progress = Callable[[str], None]
+MODEL2VEC_DIR = "model2vec"
 
 
 @dataclass(frozen=True)
@@ -54,22 +64,27 @@ def export_recipe(
     )
     network = load_network(source)
     layout = BuildLayout.for_handle(out_dir, recipe.model.publisher, recipe.model.name, recipe.model.version)
+    cache_dir = layout.root.parent / ".cache"
     with tempfile.TemporaryDirectory(prefix="tfhub-kit-transforms-") as work:
         report: dict[str, Any] = {"steps": []}
         if recipe.transforms:
             from tfhub_kit.transforms import apply_transforms
 
             result = apply_transforms(
-                network,
-                source.tokenizer,
-                recipe,
-                workdir=Path(work),
-                cache_dir=layout.root.parent / ".cache",
-                progress=say,
+                network, source.tokenizer, recipe, workdir=Path(work), cache_dir=cache_dir, progress=say
             )
             network, report = result.network, result.report
             source = dataclasses.replace(source, tokenizer=result.tokenizer)
-        return export_network(network, source, recipe, layout, progress=say, transforms=report)
+        static = recipe.transforms[-1].static if recipe.transforms else None
+        if static is None:
+            return export_network(network, source, recipe, layout, progress=say, transforms=report)
+        from tfhub_kit.transforms import build_static
+
+        table = build_static(
+            network, source, recipe, static, workdir=Path(work) / "static", cache_dir=cache_dir, progress=say
+        )
+        report["steps"].append({"transform": "static", **table.report})
+        return export_static(table, source, recipe, layout, progress=say, transforms=report)
 
 
 def export_network(
@@ -91,7 +106,7 @@ def export_network(
     tmp.mkdir(parents=True)
     try:
         preprocessor = build_preprocessor(source.tokenizer, settings.seq_length)
-        pooling, normalize = _embedding_settings(recipe, source)
+        pooling, normalize = embedding_settings(recipe, source)
         modules = {
             "preprocess": preprocessor,
             "encoder": encoder_module(network),
@@ -116,29 +131,80 @@ def export_network(
                 dim=network.hidden_dim, pooling=pooling, normalize=normalize, parameters=network.parameters()
             )
         say("computing probe outputs")
-        manifest = {
-            "format": 1,
-            "handle": recipe.handle,
-            "model": dataclasses.asdict(recipe.model),
-            "recipe": {"file": str(recipe.file), "sha256": recipe.sha256},
-            "source": {
-                "folder": str(source.folder),
-                "model_type": source.architecture.model_type,
-                "network_architecture": source.architecture.network_architecture,
-                "files": {str(p.relative_to(source.folder)): sha256_file(p) for p in source.files},
-            },
-            "transforms": transforms or {"steps": []},
-            "seq_length": settings.seq_length,
-            "vocab_size": network.vocab_size,
-            "special_tokens": {k: int(v) for k, v in source.tokenizer.special_ids().items()},
-            "saved_models": manifest_models,
-            "probes": _probes(settings.probes, modules, settings.saved_models),
-            "validate": dataclasses.asdict(recipe.validate),
-            "evaluate": _evaluate_config(recipe),
-            "docs": dataclasses.asdict(recipe.docs),
-            "publish": dataclasses.asdict(recipe.publish),
-            "versions": _versions(),
+        manifest = _manifest(
+            recipe,
+            source,
+            transforms,
+            seq_length=settings.seq_length,
+            vocab_size=network.vocab_size,
+            special_tokens={k: int(v) for k, v in source.tokenizer.special_ids().items()},
+            saved_models=manifest_models,
+            probes=_probes(settings.probes, modules, settings.saved_models),
+        )
+        write_json_atomic(tmp / MANIFEST_FILE, manifest)
+        _swap_into_place(tmp, layout.root)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, (ExportError, KeyboardInterrupt)):
+            raise
+        raise ExportError(f"exporting {recipe.handle} to {layout.root} failed: {exc}") from exc
+    say(f"wrote {layout.root}")
+    return ExportResult(layout=layout, manifest=manifest)
+
+
+def export_static(
+    table: StaticTable,
+    source: HFSource,
+    recipe: Recipe,
+    layout: BuildLayout,
+    *,
+    progress: Progress | None = None,
+    transforms: dict[str, Any] | None = None,
+) -> ExportResult:
+    """Write a static table as `embedding/` (TF Hub text embedding) and `model2vec/`
+    (model2vec's folder format), with the manifest, atomically."""
+    import tensorflow as tf
+
+    from tfhub_kit.staticmodel import static_embedding_module, write_model2vec_folder
+
+    say = progress or (lambda _msg: None)
+    tmp = layout.root.with_name(f".{layout.root.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        say("saving embedding/")
+        module = static_embedding_module(table)
+        signatures = {"serving_default": module.serving_default}
+        tf.saved_model.save(module, str(tmp / "embedding"), signatures=signatures)
+        say(f"writing {MODEL2VEC_DIR}/")
+        write_model2vec_folder(table, tmp / MODEL2VEC_DIR, teacher=source.folder.name)
+        size = int(table.vectors.size)
+        saved_models = {
+            "embedding": {
+                "path": "embedding",
+                "bytes": _dir_bytes(tmp / "embedding"),
+                "signatures": {name: _describe(fn) for name, fn in signatures.items()},
+                "dim": table.dim,
+                "pooling": "mean of static token vectors",
+                "normalize": table.normalize,
+                "parameters": {"total": size, "word_embeddings": size, "other": 0},
+                "static": {**table.settings, "tokens": len(table.tokens), "model2vec_folder": MODEL2VEC_DIR},
+            }
         }
+        text = tf.constant(list(recipe.export.probes))
+        manifest = _manifest(
+            recipe,
+            source,
+            transforms,
+            seq_length=table.max_tokens,
+            vocab_size=len(table.tokens),
+            special_tokens={"unk_id": table.unk_id, "vocab_size": len(table.tokens)},
+            saved_models=saved_models,
+            probes={
+                "sentences": list(recipe.export.probes),
+                "embedding": module.__call__(text, training=False).numpy().tolist(),
+            },
+        )
         write_json_atomic(tmp / MANIFEST_FILE, manifest)
         _swap_into_place(tmp, layout.root)
     except BaseException as exc:
@@ -206,21 +272,6 @@ def embedding_module(network: Network, preprocessor: Any, *, pooling: str, norma
     return root
 
 
-def pool(outputs: dict[str, Any], mask: Any, *, pooling: str, normalize: bool) -> Any:
-    """Sentence vector from encoder outputs: `mean` over unmasked tokens, `cls`, or `pooler`."""
-    import tensorflow as tf
-
-    if pooling == "mean":
-        m = tf.cast(mask, tf.float32)[:, :, None]
-        summed = tf.reduce_sum(outputs["sequence_output"] * m, axis=1)
-        vec = summed / tf.maximum(tf.reduce_sum(m, axis=1), 1e-9)
-    elif pooling == "cls":
-        vec = outputs["sequence_output"][:, 0, :]
-    else:
-        vec = outputs["pooled_output"]
-    return tf.math.l2_normalize(vec, axis=-1) if normalize else vec
-
-
 def _reusable_root(network: Network) -> Any:
     import tensorflow as tf
 
@@ -234,13 +285,31 @@ def _reusable_root(network: Network) -> Any:
 # --- manifest helpers ----------------------------------------------------------------
 
 
-def _embedding_settings(recipe: Recipe, source: HFSource) -> tuple[str, bool]:
-    cfg = recipe.export.embedding
-    pooling = cfg.pooling
-    if pooling == "auto":
-        pooling = source.st_pooling or ("pooler" if source.architecture.has_pooler else "cls")
-    normalize = {"yes": True, "no": False, "auto": bool(source.st_normalize)}[cfg.normalize]
-    return pooling, normalize
+def _manifest(
+    recipe: Recipe, source: HFSource, transforms: dict[str, Any] | None, **build: Any
+) -> dict[str, Any]:
+    """The manifest: what was built (`build`: seq_length, vocab_size, special_tokens,
+    saved_models, probes) plus the recipe sections later stages read."""
+    return {
+        "format": 1,
+        "handle": recipe.handle,
+        "model": dataclasses.asdict(recipe.model),
+        "recipe": {"file": str(recipe.file), "sha256": recipe.sha256},
+        "source": {
+            "folder": str(source.folder),
+            "model_type": source.architecture.model_type,
+            "network_architecture": source.architecture.network_architecture,
+            "files": {str(p.relative_to(source.folder)): sha256_file(p) for p in source.files},
+        },
+        "transforms": transforms or {"steps": []},
+        **build,
+        "validate": dataclasses.asdict(recipe.validate),
+        "evaluate": _evaluate_config(recipe),
+        "docs": dataclasses.asdict(recipe.docs),
+        "publish": dataclasses.asdict(recipe.publish),
+        "versions": _versions(),
+    }
+
 
 
 def _evaluate_config(recipe: Recipe) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 build/<publisher>/<model>/<version>/
   encoder/ preprocess/ embedding/   SavedModels (whichever the recipe exports)
+  model2vec/                        a static model in model2vec's folder format
   manifest.json                     written last by export; its presence marks a build
   validation.json results.json      validate / evaluate reports
   docs/ dist/                       tfhub.dev markdown; tarballs + SHA256SUMS
@@ -72,7 +73,7 @@ class BuildLayout:
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to a temporary file beside `path`, then rename it into place."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     tmp.replace(path)
 
 

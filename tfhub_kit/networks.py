@@ -346,3 +346,29 @@ def _st_normalize(folder: Path) -> bool | None:
     if not file.is_file():
         return None
     return any("Normalize" in m.get("type", "") for m in json.loads(file.read_text()))
+
+
+def pool(outputs: dict[str, Any], mask: Any, *, pooling: str, normalize: bool) -> Any:
+    """Sentence vector from encoder outputs: `mean` over unmasked tokens, `cls`, or `pooler`."""
+    import tensorflow as tf
+
+    if pooling == "mean":
+        m = tf.cast(mask, tf.float32)[:, :, None]
+        summed = tf.reduce_sum(outputs["sequence_output"] * m, axis=1)
+        vec = summed / tf.maximum(tf.reduce_sum(m, axis=1), 1e-9)
+    elif pooling == "cls":
+        vec = outputs["sequence_output"][:, 0, :]
+    else:
+        vec = outputs["pooled_output"]
+    return tf.math.l2_normalize(vec, axis=-1) if normalize else vec
+
+
+def embedding_settings(recipe: Any, source: HFSource) -> tuple[str, bool]:
+    """Pooling and normalisation of the one-piece embedding: the recipe's `export.embedding`,
+    with `auto` read from the checkpoint's sentence-transformers config."""
+    cfg = recipe.export.embedding
+    pooling = cfg.pooling
+    if pooling == "auto":
+        pooling = source.st_pooling or ("pooler" if source.architecture.has_pooler else "cls")
+    normalize = {"yes": True, "no": False, "auto": bool(source.st_normalize)}[cfg.normalize]
+    return pooling, normalize

@@ -125,11 +125,48 @@ class PruneLayersSection:
 
 
 @dataclass(frozen=True)
+class RefineSection:
+    """Fit the static table so mean-pooled sentence vectors point where the teacher's
+    sentence embeddings do, on unlabeled sentences (`corpora`, one per line, relative to
+    the recipe; duplicates and empty lines dropped; at most `max_sentences`)."""
+
+    corpora: tuple[str, ...] = field(metadata={"check": "nonempty_list"})
+    epochs: int = field(default=6, metadata={"check": "positive"})
+    learning_rate: float = field(default=1e-3, metadata={"check": "learning_rate"})
+    batch_size: int = field(default=64, metadata={"check": "positive"})
+    max_sentences: int = field(default=100_000, metadata={"check": "positive"})
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class StaticSection:
+    """Distil the network into a static token table (the Model2Vec method).
+
+    Every vocabulary token (except those matching `remove_tokens`) and every word of the
+    optional `vocabulary` file (one word per line, relative to the recipe) is embedded as
+    `[CLS] token [SEP]` and mean-pooled; PCA to `pca_dims` (null keeps the width, unrotated);
+    rows weighted by SIF `a / (a + p(rank))` with Zipf p (`sif_coefficient` = a, null for no
+    weighting). Sentences: mean of their token rows (at most `max_tokens`, [UNK] dropped),
+    L2-normalised if `normalize`. `refine` optionally fits the table to the teacher.
+    """
+
+    pca_dims: int | None = field(default=256, metadata={"check": "positive"})
+    sif_coefficient: float | None = field(default=1e-4, metadata={"check": "sif"})
+    normalize: bool = True
+    vocabulary: str | None = None
+    remove_tokens: str = field(default=r"\[unused\d+\]", metadata={"check": "regex"})
+    max_tokens: int = field(default=512, metadata={"check": "positive"})
+    batch_size: int = field(default=512, metadata={"check": "positive"})
+    refine: RefineSection | None = None
+
+
+@dataclass(frozen=True)
 class TransformStep:
     """One entry of `transforms:`; exactly one key is set."""
 
     prune_vocab: PruneVocabSection | None = None
     prune_layers: PruneLayersSection | None = None
+    static: StaticSection | None = None
 
     @property
     def name(self) -> str:
@@ -274,6 +311,15 @@ def load_recipe(folder: str | Path) -> Recipe:
 
 # --- field parsing -------------------------------------------------------------------
 
+
+def _is_regex(value: str) -> bool:
+    try:
+        re.compile(value)
+    except re.error:
+        return False
+    return True
+
+
 _CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "publisher": (lambda v: bool(PUBLISHER_RE.match(v)), "lowercase letters, digits and '-'"),
     "name": (lambda v: bool(NAME_RE.match(v)), "letters, digits, '_', '.' and '-'"),
@@ -287,6 +333,10 @@ _CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
         lambda v: bool(re.match(r"^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/[^\s]*)?$", v)),
         "gs://BUCKET or gs://BUCKET/PREFIX",
     ),
+    "nonempty_list": (lambda v: len(v) > 0, "a non-empty list"),
+    "learning_rate": (lambda v: 0 < v < 1, "a number between 0 and 1, e.g. 1e-3"),
+    "sif": (lambda v: v is None or 0 < v < 1, "a number between 0 and 1 (e.g. 1e-4), or null for no weighting"),
+    "regex": (_is_regex, "a Python regular expression"),
     "https": (lambda v: v.startswith(("https://", "http://")), "an http(s) URL"),
     "kaggle": (lambda v: v.startswith("kaggle://"), "kaggle://OWNER/MODEL/tensorFlow2/VARIATION"),
 }
@@ -321,7 +371,7 @@ def _parse_fields(
         check = f.metadata.get("check")
         if check:
             ok, allowed = _CHECKS[check]
-            if not ok(value):
+            if value is not None and not ok(value):
                 raise RecipeError(file, dotted, "has a value that is not allowed", allowed=allowed, value=value)
         out[name] = value
     return out
@@ -384,6 +434,13 @@ def _check_data_files(recipe: Recipe) -> None:
         if step.prune_vocab:
             for lang, files in step.prune_vocab.corpora.items():
                 named += [(f"transforms[{i}].prune_vocab.corpora.{lang}[{j}]", f) for j, f in enumerate(files)]
+        if step.static:
+            _check_static_step(recipe, i, step.static)
+            if step.static.vocabulary:
+                named.append((f"transforms[{i}].static.vocabulary", step.static.vocabulary))
+            if step.static.refine:
+                corpora = step.static.refine.corpora
+                named += [(f"transforms[{i}].static.refine.corpora[{j}]", f) for j, f in enumerate(corpora)]
     for i, b in enumerate(recipe.evaluate.bitext):
         named += [(f"evaluate.bitext[{i}].source", b.source), (f"evaluate.bitext[{i}].target", b.target)]
     for dotted, relative in named:
@@ -395,6 +452,26 @@ def _check_data_files(recipe: Recipe) -> None:
                 allowed="a data file, relative to the recipe folder",
                 value=relative,
             )
+
+
+def _check_static_step(recipe: Recipe, index: int, static: StaticSection) -> None:
+    """A static table replaces the transformer: it comes last and exports only embedding/."""
+    if index != len(recipe.transforms) - 1:
+        raise RecipeError(
+            recipe.file,
+            f"transforms[{index}].static",
+            "must be the last transform (it replaces the transformer with a token table)",
+            allowed="prune_vocab / prune_layers steps first, then static",
+            show_value=False,
+        )
+    if recipe.export.saved_models != ("embedding",):
+        raise RecipeError(
+            recipe.file,
+            "export.saved_models",
+            "a static model has no encoder or preprocessor to export",
+            allowed="[embedding]",
+            value=list(recipe.export.saved_models),
+        )
 
 
 def _resolve_source(source: SourceSection, file: Path) -> Path:

@@ -42,6 +42,19 @@ class TokenizerSpec:
     def vocab(self) -> list[str]:
         return self.vocab_file.read_text(encoding="utf-8").splitlines()
 
+    def unk_id(self) -> int:
+        """The id of the unknown token (the one special token every WordPiece vocabulary needs)."""
+        try:
+            return self.vocab().index(self.special.unk)
+        except ValueError:
+            raise RecipeError(
+                self.vocab_file,
+                "(vocabulary)",
+                "the unknown token is missing from the vocabulary",
+                allowed=f"a vocabulary with {self.special.unk}",
+                show_value=False,
+            ) from None
+
     def special_ids(self) -> dict[str, int]:
         """TF Hub's special-token names mapped to ids in this vocabulary."""
         index = {tok: i for i, tok in enumerate(self.vocab())}

@@ -49,8 +49,8 @@ def normalize(text: tf.Tensor, spec: TokenizerSpec) -> tf.Tensor:
     return text
 
 
-class Tokenize(tf.Module):
-    """`pre.tokenize(strings[b])` -> int32 RaggedTensor [b, (words), (pieces)]."""
+class WordpieceTokenize(tf.Module):
+    """`tokenize(strings[b])` -> int32 RaggedTensor [b, (words), (pieces)], HF's rules."""
 
     def __init__(self, spec: TokenizerSpec) -> None:
         super().__init__(name="tokenize")
@@ -59,7 +59,7 @@ class Tokenize(tf.Module):
         keep = _PUNCT + ("|" + _CJK if spec.split_cjk else "")
         self._keep_delims = keep
         self._delims = r"\s+|" + keep
-        self._ids = spec.special_ids()
+        self._unk_id = spec.unk_id()
         self._wordpiece = tf_text.WordpieceTokenizer(
             str(spec.vocab_file),
             suffix_indicator=spec.suffix_indicator,
@@ -74,11 +74,6 @@ class Tokenize(tf.Module):
         pieces = self._wordpiece.tokenize(words)  # [b, (words), (pieces)]
         return self._unk_long_words(words, pieces)
 
-    @tf.function(input_signature=[])
-    def get_special_tokens_dict(self) -> dict[str, tf.Tensor]:
-        names = ("vocab_size", "padding_id", "start_of_sequence_id", "end_of_segment_id", "mask_id")
-        return {name: tf.constant(self._ids[name], tf.int32) for name in names}
-
     def split_words(self, sentences: tf.Tensor) -> tf.RaggedTensor:
         """Normalise like HF's BertNormalizer, then split into words: [b, (words)] strings."""
         text = normalize(sentences, self._spec)
@@ -92,10 +87,20 @@ class Tokenize(tf.Module):
         keep = tf.RaggedTensor.from_row_lengths(tf.repeat(~too_long, inner.row_lengths()), inner.row_lengths())
         kept = tf.ragged.boolean_mask(inner, keep)
         unk = tf.RaggedTensor.from_row_lengths(
-            tf.fill([tf.reduce_sum(tf.cast(too_long, tf.int32))], self._ids["unk_id"]),
+            tf.fill([tf.reduce_sum(tf.cast(too_long, tf.int32))], self._unk_id),
             tf.cast(too_long, tf.int64),
         )
         return pieces.with_values(tf.concat([kept, unk], axis=1))
+
+
+class Tokenize(WordpieceTokenize):
+    """The preprocessor's `pre.tokenize`, with `get_special_tokens_dict()` (TF Hub's API)."""
+
+    @tf.function(input_signature=[])
+    def get_special_tokens_dict(self) -> dict[str, tf.Tensor]:
+        names = ("vocab_size", "padding_id", "start_of_sequence_id", "end_of_segment_id", "mask_id")
+        ids = self._spec.special_ids()
+        return {name: tf.constant(ids[name], tf.int32) for name in names}
 
 
 class CountingTokenizer(tf.Module):
