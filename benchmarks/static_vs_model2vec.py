@@ -25,6 +25,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TQDM_DISABLE", "1")  # model2vec's progress bars would drown the figures
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "models" / "tfhub-kit" / "all_minilm_l6_v2_static"
@@ -105,7 +106,7 @@ def main() -> None:
         t_refine = time.perf_counter() - start
         refined_model = static_embedding_module(refined)
         print(
-            f"    ours, refined     {sts(lambda s: refined_model(tf.constant(s)).numpy()):.2f}"
+            f"    ours, refined     {sts(lambda s: refined_model.__call__(tf.constant(s)).numpy()):.2f}"
             f"  (distill + teacher vectors + {refined.report['refine']['epochs']} epochs: {t_refine:.0f} s)"
         )
 
