@@ -66,12 +66,12 @@ def test_pruned_minilm_is_exact_on_kept_tokens(en_small_build, minilm_build):
 
     manifest = en_small_build.read_manifest()
     (step,) = manifest["transforms"]["steps"]
-    assert step["vocab_size_before"] == 30522 and step["vocab_size_after"] == manifest["vocab_size"] < 15000
+    assert step["vocab_size_before"] == 30522 and step["vocab_size_after"] == manifest["vocab_size"] < 21000
     assert step["parameters_after"]["total"] == step["parameters_before"]["total"] - 384 * (
         30522 - manifest["vocab_size"]
     )
     assert manifest["saved_models"]["encoder"]["parameters"] == step["parameters_after"]
-    assert step["languages"]["en"]["lines"] == 15498 and step["languages"]["en"]["token_coverage"] == 1.0
+    assert step["languages"]["en"]["lines"] == 45046 and step["languages"]["en"]["token_coverage"] == 1.0
 
     old_pre = tf.saved_model.load(str(minilm_build.saved_model("preprocess")))
     new_pre = tf.saved_model.load(str(en_small_build.saved_model("preprocess")))
@@ -108,10 +108,8 @@ def test_pruned_minilm_keeps_its_sts_score_and_validates(en_small_build, minilm_
         model = tf.saved_model.load(str(build.saved_model("embedding")))
         a, b = encode(model, first), encode(model, second)
         scores[name] = 100 * spearman(np.sum(a * b, axis=1), gold)
-    # Measured 2026-11-24: 86.72 -> 85.94. The goal (within 0.1) is not met with this
-    # small corpus (15.5k lines): dev-set words it never saw split into other pieces. This
-    # guards against regressions while the corpus question stays open (see README).
-    assert scores["original"] - 1.0 < scores["pruned"] <= scores["original"] + 0.1, scores
+    # Measured 2026-11-25: 86.72 -> 86.67. The goal: within 0.1 points.
+    assert abs(scores["pruned"] - scores["original"]) <= 0.1, scores
     report = validate_build(en_small_build.root)
     assert report.ok, [(r.saved_model, r.check, r.found) for r in report.failures]
 

@@ -285,9 +285,7 @@ def _reusable_root(network: Network) -> Any:
 # --- manifest helpers ----------------------------------------------------------------
 
 
-def _manifest(
-    recipe: Recipe, source: HFSource, transforms: dict[str, Any] | None, **build: Any
-) -> dict[str, Any]:
+def _manifest(recipe: Recipe, source: HFSource, transforms: dict[str, Any] | None, **build: Any) -> dict[str, Any]:
     """The manifest: what was built (`build`: seq_length, vocab_size, special_tokens,
     saved_models, probes) plus the recipe sections later stages read."""
     return {
@@ -309,7 +307,6 @@ def _manifest(
         "publish": dataclasses.asdict(recipe.publish),
         "versions": _versions(),
     }
-
 
 
 def _evaluate_config(recipe: Recipe) -> dict[str, Any]:
