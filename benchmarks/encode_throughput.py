@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import statistics
-import time
 from pathlib import Path
+
+from _timing import rate
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -28,16 +28,6 @@ def stsb_sentences(n: int) -> list[str]:
         rows = list(csv.reader(f))
     sentences = [s for row in rows for s in row[:2]]
     return sentences[:n]
-
-
-def rate(fn, sentences: list[str], repeats: int) -> float:
-    fn(sentences)  # warm-up: traces, caches, thread pools
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn(sentences)
-        times.append(time.perf_counter() - start)
-    return len(sentences) / statistics.median(times)
 
 
 def main() -> None:

@@ -18,10 +18,11 @@ pca_dims (256) and SIF coefficient (1e-4). Prints:
 from __future__ import annotations
 
 import os
-import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from _timing import rate
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -77,7 +78,7 @@ def main() -> None:
         def theirs_encode(batch: list[str]) -> None:
             theirs.encode(batch, batch_size=1024)
 
-        r_ours, r_theirs = _rate(ours_encode, sentences), _rate(theirs_encode, sentences)
+        r_ours, r_theirs = rate(ours_encode, sentences), rate(theirs_encode, sentences)
         print(
             f"(b) encode {len(sentences):,} sentences: ours {r_ours:,.0f}/s, model2vec {r_theirs:,.0f}/s, "
             f"ratio {r_ours / r_theirs:.2f}x"
@@ -109,16 +110,6 @@ def main() -> None:
             f"    ours, refined     {sts(lambda s: refined_model.__call__(tf.constant(s)).numpy()):.2f}"
             f"  (distill + teacher vectors + {refined.report['refine']['epochs']} epochs: {t_refine:.0f} s)"
         )
-
-
-def _rate(fn, sentences: list[str], repeats: int = 3) -> float:
-    fn(sentences)  # warm-up: traces, caches, thread pools
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn(sentences)
-        times.append(time.perf_counter() - start)
-    return len(sentences) / statistics.median(times)
 
 
 if __name__ == "__main__":

@@ -14,12 +14,13 @@ Everything goes to a temporary folder first and is renamed into place at the end
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import platform
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,10 +102,7 @@ def export_network(
 
     say = progress or (lambda _msg: None)
     settings = recipe.export
-    tmp = layout.root.with_name(f".{layout.root.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with _staged_build(recipe, layout) as tmp:
         preprocessor = build_preprocessor(source.tokenizer, settings.seq_length)
         pooling, normalize = embedding_settings(recipe, source)
         modules = {
@@ -142,12 +140,6 @@ def export_network(
             probes=_probes(settings.probes, modules, settings.saved_models),
         )
         write_json_atomic(tmp / MANIFEST_FILE, manifest)
-        _swap_into_place(tmp, layout.root)
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, (ExportError, KeyboardInterrupt)):
-            raise
-        raise ExportError(f"exporting {recipe.handle} to {layout.root} failed: {exc}") from exc
     say(f"wrote {layout.root}")
     return ExportResult(layout=layout, manifest=manifest)
 
@@ -168,10 +160,7 @@ def export_static(
     from tfhub_kit.staticmodel import static_embedding_module, write_model2vec_folder
 
     say = progress or (lambda _msg: None)
-    tmp = layout.root.with_name(f".{layout.root.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with _staged_build(recipe, layout) as tmp:
         say("saving embedding/")
         module = static_embedding_module(table)
         signatures = {"serving_default": module.serving_default}
@@ -206,12 +195,6 @@ def export_static(
             },
         )
         write_json_atomic(tmp / MANIFEST_FILE, manifest)
-        _swap_into_place(tmp, layout.root)
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, (ExportError, KeyboardInterrupt)):
-            raise
-        raise ExportError(f"exporting {recipe.handle} to {layout.root} failed: {exc}") from exc
     say(f"wrote {layout.root}")
     return ExportResult(layout=layout, manifest=manifest)
 
@@ -251,7 +234,6 @@ def embedding_module(network: Network, preprocessor: Any, *, pooling: str, norma
     """The text-embedding SavedModel root: strings[b] -> float32 [b, dim], Reusable."""
     import tensorflow as tf
 
-    strings = tf.TensorSpec([None], tf.string, name="sentences")
     root = _reusable_root(network)
     root.preprocessor = preprocessor
 
@@ -260,6 +242,16 @@ def embedding_module(network: Network, preprocessor: Any, *, pooling: str, norma
         inputs = preprocessor.pack_dynamic(sentences)
         out = network(inputs, training=training)
         return pool(out, inputs["input_mask"], pooling=pooling, normalize=normalize)
+
+    return with_text_embedding_calls(root, call)
+
+
+def with_text_embedding_calls(root: Any, call: Any) -> Any:
+    """Give `root` the text-embedding contract around `call(sentences, training)`:
+    `__call__` traced for both training modes and `serving_default` -> {"default": ...}."""
+    import tensorflow as tf
+
+    strings = tf.TensorSpec([None], tf.string, name="sentences")
 
     @tf.function(input_signature=[strings])
     def serving_default(sentences: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -364,6 +356,23 @@ def _versions() -> dict[str, str]:
 
 def _dir_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+@contextlib.contextmanager
+def _staged_build(recipe: Recipe, layout: BuildLayout) -> Iterator[Path]:
+    """A fresh temp folder beside the build; renamed into place if the body succeeds,
+    removed (and the error wrapped in ExportError) if it fails."""
+    tmp = layout.root.with_name(f".{layout.root.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        _swap_into_place(tmp, layout.root)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, (ExportError, KeyboardInterrupt)):
+            raise
+        raise ExportError(f"exporting {recipe.handle} to {layout.root} failed: {exc}") from exc
 
 
 def _swap_into_place(tmp: Path, final: Path) -> None:

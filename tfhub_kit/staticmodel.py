@@ -30,9 +30,9 @@ def static_embedding_module(table: StaticTable) -> Any:
     `serving_default`, `variables`, `trainable_variables`, `regularization_losses`."""
     import tensorflow as tf
 
+    from tfhub_kit.export import with_text_embedding_calls
     from tfhub_kit.tokenizers.wordpiece import WordpieceTokenize
 
-    strings = tf.TensorSpec([None], tf.string, name="sentences")
     root = tf.train.Checkpoint()
     root.embeddings = tf.Variable(table.vectors, trainable=True, name="embeddings")
     root.variables = [root.embeddings]
@@ -48,15 +48,7 @@ def static_embedding_module(table: StaticTable) -> Any:
         vectors = mean_rows(root.embeddings, ids)
         return tf.math.l2_normalize(vectors, axis=-1) if normalize else vectors
 
-    @tf.function(input_signature=[strings])
-    def serving_default(sentences: tf.Tensor) -> dict[str, tf.Tensor]:
-        return {"default": call(sentences, training=False)}
-
-    for training in (False, True):
-        call.get_concrete_function(strings, training=training)
-    root.__call__ = call
-    root.serving_default = serving_default.get_concrete_function()
-    return root
+    return with_text_embedding_calls(root, call)
 
 
 def sentence_token_ids(tokenize: Any, sentences: Any, *, unk_id: int, max_tokens: int) -> Any:
