@@ -39,7 +39,7 @@ def main() -> None:
     from model2vec.distill import distill
     from sentence_transformers import SentenceTransformer
 
-    from tfhub_kit.evaluate import cosine_rows, read_lines, read_sts, spearman
+    from tfhub_kit.evaluate import cosine_rows, encode, read_lines, read_sts, spearman
     from tfhub_kit.networks import inspect_source, load_network
     from tfhub_kit.recipe import StaticSection, load_recipe
     from tfhub_kit.staticmodel import static_embedding_module
@@ -72,8 +72,7 @@ def main() -> None:
         model = tf.saved_model.load(str(saved))
 
         def ours_encode(batch: list[str]) -> None:
-            for i in range(0, len(batch), 1024):
-                model(tf.constant(batch[i : i + 1024])).numpy()
+            encode(model, batch, batch_size=1024)
 
         def theirs_encode(batch: list[str]) -> None:
             theirs.encode(batch, batch_size=1024)
@@ -87,13 +86,13 @@ def main() -> None:
         # (c) STS-B dev Spearman
         a, b, gold = read_sts(ROOT / "data" / "stsb" / "stsb-en-dev.csv", "stsb_csv")
 
-        def sts(encode) -> float:
-            return spearman(cosine_rows(encode(a), encode(b)), gold) * 100
+        def sts(embed) -> float:
+            return spearman(cosine_rows(embed(a), embed(b)), gold) * 100
 
         teacher = SentenceTransformer(str(folder), device="cpu")
         print(f"(c) STS-B dev Spearman x100: teacher {sts(lambda s: teacher.encode(s, batch_size=64)):.2f}")
         print(f"    model2vec distill {sts(theirs.encode):.2f}")
-        print(f"    ours, plain       {sts(lambda s: model(tf.constant(s)).numpy()):.2f}")
+        print(f"    ours, plain       {sts(lambda s: encode(model, s, batch_size=1024)):.2f}")
         start = time.perf_counter()
         refined = build_static(
             network,
@@ -107,7 +106,7 @@ def main() -> None:
         t_refine = time.perf_counter() - start
         refined_model = static_embedding_module(refined)
         print(
-            f"    ours, refined     {sts(lambda s: refined_model.__call__(tf.constant(s)).numpy()):.2f}"
+            f"    ours, refined     {sts(lambda s: encode(refined_model.__call__, s, batch_size=1024)):.2f}"
             f"  (distill + teacher vectors + {refined.report['refine']['epochs']} epochs: {t_refine:.0f} s)"
         )
 
