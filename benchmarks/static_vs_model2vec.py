@@ -39,7 +39,8 @@ def main() -> None:
     from model2vec.distill import distill
     from sentence_transformers import SentenceTransformer
 
-    from tfhub_kit.evaluate import cosine_rows, encode, read_lines, read_sts, spearman
+    from tfhub_kit.datasets import read_lines, read_sts
+    from tfhub_kit.evaluate import cosine_rows, encode, spearman
     from tfhub_kit.networks import inspect_source, load_network
     from tfhub_kit.recipe import StaticSection, load_recipe
     from tfhub_kit.staticmodel import static_embedding_module

@@ -10,7 +10,7 @@ NO_KERAS_HUB = "import sys; assert 'keras_hub' not in sys.modules, 'keras_hub wa
 
 
 def _probes(build) -> dict:
-    return build.read_manifest()["probes"]
+    return build.read_manifest().probes
 
 
 def test_hub_load_all_three(minilm_build):

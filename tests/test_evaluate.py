@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from conftest import ROOT
 
 from tfhub_kit.cli import main
-from tfhub_kit.evaluate import average_ranks, pearson, read_sts, retrieval_accuracy, spearman
+from tfhub_kit.datasets import read_sts
+from tfhub_kit.evaluate import average_ranks, pearson, retrieval_accuracy, spearman
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
@@ -78,7 +79,7 @@ def test_missed_threshold_exits_nonzero_with_figure_and_bar(minilm_build, tmp_pa
     build = tmp_path / "build"
     build.mkdir()
     shutil.copytree(minilm_build.saved_model("embedding"), build / "embedding")
-    manifest = minilm_build.read_manifest()
+    manifest = minilm_build.read_manifest().to_json()
     manifest["saved_models"] = {"embedding": manifest["saved_models"]["embedding"]}
     manifest["evaluate"]["sts"][0]["min_spearman"] = 99.0
     manifest["evaluate"]["bitext"] = []

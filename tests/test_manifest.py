@@ -9,15 +9,15 @@ from conftest import SAMPLE_RECIPE
 
 def test_manifest_records_hashes_signatures_sizes_versions(minilm_build, minilm_dir):
     manifest = minilm_build.read_manifest()
-    assert manifest["handle"] == "tfhub-kit/all_minilm_l6_v2/1"
+    assert manifest.handle == "tfhub-kit/all_minilm_l6_v2/1"
     recipe_bytes = (SAMPLE_RECIPE / "recipe.yaml").read_bytes()
-    assert manifest["recipe"]["sha256"] == hashlib.sha256(recipe_bytes).hexdigest()
-    files = manifest["source"]["files"]
+    assert manifest.recipe["sha256"] == hashlib.sha256(recipe_bytes).hexdigest()
+    files = manifest.source["files"]
     assert files["model.safetensors"] == hashlib.sha256((minilm_dir / "model.safetensors").read_bytes()).hexdigest()
     assert {"config.json", "vocab.txt", "tokenizer.json", "1_Pooling/config.json"} <= set(files)
-    assert manifest["seq_length"] == 256 and manifest["vocab_size"] == 30522
+    assert manifest.seq_length == 256 and manifest.vocab_size == 30522
 
-    models = manifest["saved_models"]
+    models = manifest.saved_models
     assert set(models) == {"encoder", "preprocess", "embedding"}
     enc = models["encoder"]
     sig = enc["signatures"]["serving_default"]
@@ -37,8 +37,8 @@ def test_manifest_records_hashes_signatures_sizes_versions(minilm_build, minilm_
         on_disk = sum(p.stat().st_size for p in minilm_build.saved_model(kind).rglob("*") if p.is_file())
         assert info["bytes"] == on_disk
 
-    assert set(manifest["versions"]) >= {"tfhub_kit", "tensorflow", "tensorflow-text", "keras", "keras-hub"}
-    probes = manifest["probes"]
+    assert set(manifest.versions) >= {"tfhub_kit", "tensorflow", "tensorflow-text", "keras", "keras-hub"}
+    probes = manifest.probes
     assert len(probes["sentences"]) == len(probes["embedding"]) == len(probes["pooled_output"]) >= 4
     assert probes["input_word_ids"][0][0] == 101 and probes["input_word_ids"][-1] == [101, 102]
 

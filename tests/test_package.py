@@ -15,14 +15,14 @@ from tfhub_kit.package import PackageError, package_build, read_checksums, safe_
 def test_tarballs_are_reproducible_and_follow_the_member_rules(minilm_packaged, tmp_path):
     build = minilm_packaged
     manifest = build.read_manifest()
-    first = {k: hashlib.sha256(build.tarball(manifest, k).read_bytes()).hexdigest() for k in manifest["saved_models"]}
+    first = {k: hashlib.sha256(build.tarball(manifest, k).read_bytes()).hexdigest() for k in manifest.saved_models}
     package_build(build.root)  # again, from the same build
-    again = {k: hashlib.sha256(build.tarball(manifest, k).read_bytes()).hexdigest() for k in manifest["saved_models"]}
+    again = {k: hashlib.sha256(build.tarball(manifest, k).read_bytes()).hexdigest() for k in manifest.saved_models}
     assert first == again
 
     sums = read_checksums(build.dist / "SHA256SUMS")
     assert sums == {model_path(manifest, k): first[k] for k in first}
-    for kind in manifest["saved_models"]:
+    for kind in manifest.saved_models:
         path = build.tarball(manifest, kind)
         names = verify_tarball(path)
         assert "saved_model.pb" in names and "variables/variables.index" in names

@@ -65,12 +65,12 @@ def test_pruned_minilm_is_exact_on_kept_tokens(en_small_build, minilm_build):
     import tensorflow_text  # noqa: F401
 
     manifest = en_small_build.read_manifest()
-    (step,) = manifest["transforms"]["steps"]
-    assert step["vocab_size_before"] == 30522 and step["vocab_size_after"] == manifest["vocab_size"] < 21000
+    (step,) = manifest.transforms["steps"]
+    assert step["vocab_size_before"] == 30522 and step["vocab_size_after"] == manifest.vocab_size < 21000
     assert step["parameters_after"]["total"] == step["parameters_before"]["total"] - 384 * (
-        30522 - manifest["vocab_size"]
+        30522 - manifest.vocab_size
     )
-    assert manifest["saved_models"]["encoder"]["parameters"] == step["parameters_after"]
+    assert manifest.saved_models["encoder"]["parameters"] == step["parameters_after"]
     assert step["languages"]["en"]["lines"] == 45046 and step["languages"]["en"]["token_coverage"] == 1.0
 
     old_pre = tf.saved_model.load(str(minilm_build.saved_model("preprocess")))
@@ -99,7 +99,8 @@ def test_pruned_minilm_is_exact_on_kept_tokens(en_small_build, minilm_build):
 def test_pruned_minilm_keeps_its_sts_score_and_validates(en_small_build, minilm_build):
     import tensorflow as tf
 
-    from tfhub_kit.evaluate import encode, read_sts, spearman
+    from tfhub_kit.datasets import read_sts
+    from tfhub_kit.evaluate import encode, spearman
     from tfhub_kit.validate import validate_build
 
     first, second, gold = read_sts(ROOT / "data/stsb/stsb-en-dev.csv", "stsb_csv")
@@ -133,9 +134,9 @@ def test_prune_layers_copies_the_kept_layers(tiny_build, minilm_dir, tmp_path):
     (folder / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     layout = export_recipe(folder, out_dir=tmp_path / "build").layout
     manifest = layout.read_manifest()
-    (step,) = manifest["transforms"]["steps"]
+    (step,) = manifest.transforms["steps"]
     assert (step["layers_before"], step["layers_after"], step["kept_layers"]) == (3, 2, [0, 2])
-    assert manifest["saved_models"]["encoder"]["num_layers"] == 2
+    assert manifest.saved_models["encoder"]["num_layers"] == 2
 
     from safetensors.numpy import load_file
 

@@ -36,7 +36,7 @@ def test_multilingual_pruning_is_exact_for_kept_languages(tmp_path):
 
     layout = export_recipe(RECIPE, out_dir=tmp_path / "build").layout
     manifest = layout.read_manifest()
-    (step,) = manifest["transforms"]["steps"]
+    (step,) = manifest.transforms["steps"]
     assert step["vocab_size_before"] == 5004 and step["vocab_size_after"] < 5004
     assert set(step["languages"]) == {"de", "fr", "es", "ru", "ko"}
     for lang, figures in step["languages"].items():
@@ -58,7 +58,7 @@ def test_multilingual_pruning_is_exact_for_kept_languages(tmp_path):
     pre = tf.saved_model.load(str(layout.saved_model("preprocess")))
     thai = (ROOT / "data/tatoeba/tatoeba.tha-eng.tha").read_text().splitlines()[0]
     ids = pre.tokenize(tf.constant([thai])).flat_values.numpy().tolist()
-    unk = manifest["special_tokens"]["unk_id"]
+    unk = manifest.special_tokens["unk_id"]
     assert ids and ids.count(unk) >= len(ids) // 2
 
     report = validate_build(layout.root)

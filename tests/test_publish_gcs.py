@@ -45,7 +45,7 @@ def test_publish_verifies_and_a_rerun_uploads_nothing(gcs, tiny_packaged):
     report = publish_gcs(plan_gcs(tiny_packaged.root, "gs://models/hub"), progress=messages.append)
     manifest = tiny_packaged.read_manifest()
     objects = _objects()
-    for kind in manifest["saved_models"]:
+    for kind in manifest.saved_models:
         name = "hub/" + model_path(manifest, kind)
         assert objects[name].crc32c == _crc(tiny_packaged.tarball(manifest, kind))
         assert name + ".sha256" in objects

@@ -31,7 +31,7 @@ def test_release_sample_to_gcs_and_load_it_back_over_http(gcs, tmp_path):
 
     fetched = tmp_path / "fetched"
     bucket = storage.Client().bucket("models")
-    for kind in manifest["saved_models"]:
+    for kind in manifest.saved_models:
         target = fetched / model_path(manifest, kind)
         target.parent.mkdir(parents=True, exist_ok=True)
         bucket.blob("hub/" + model_path(manifest, kind)).download_to_filename(str(target))

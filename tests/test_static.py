@@ -182,12 +182,12 @@ def test_tokenization_matches_the_teacher(minilm_dir, tmp_path):
 
 def test_static_build_layout_and_manifest(static_build):
     manifest = static_build.read_manifest()
-    assert list(manifest["saved_models"]) == ["embedding"]
-    emb = manifest["saved_models"]["embedding"]
+    assert list(manifest.saved_models) == ["embedding"]
+    emb = manifest.saved_models["embedding"]
     assert emb["dim"] == 16 and emb["normalize"] is True
     assert emb["static"]["tokens"] == 29528  # 29,525 + 3 new custom words
     assert emb["parameters"]["total"] == 29528 * 16
-    step = manifest["transforms"]["steps"][-1]
+    step = manifest.transforms["steps"][-1]
     assert step["transform"] == "static" and step["custom_words_added"] == 3
     folder = static_build.root / "model2vec"
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors", "tokenizer.json"]
@@ -247,7 +247,7 @@ def test_refinement_moves_only_used_rows_towards_the_teacher(static_build, tiny_
     from tfhub_kit.transforms.static import distill_static
 
     manifest = static_build.read_manifest()
-    refine = manifest["transforms"]["steps"][-1]["refine"]
+    refine = manifest.transforms["steps"][-1]["refine"]
     assert refine["held_out_cosine_after"] > refine["held_out_cosine_before"] + 0.05
     assert refine["loss_per_epoch"][-1] < refine["loss_per_epoch"][0]
     network, source = _network(tiny_teacher)

@@ -33,7 +33,7 @@ def _resave(obj, path: Path, signatures) -> None:
 def _copy(build: BuildLayout, dest: Path, kinds: tuple[str, ...]) -> BuildLayout:
     """A copy of the build with only `kinds` in it (and in its manifest)."""
     dest.mkdir(parents=True)
-    manifest = build.read_manifest()
+    manifest = build.read_manifest().to_json()
     manifest["saved_models"] = {k: v for k, v in manifest["saved_models"].items() if k in kinds}
     for kind in kinds:
         shutil.copytree(build.saved_model(kind), dest / kind)
@@ -146,7 +146,7 @@ def preprocessor_vocab_larger(build: BuildLayout, minilm_dir: Path) -> None:
     shutil.copy(minilm_dir / "tokenizer_config.json", folder)
     vocab = (minilm_dir / "vocab.txt").read_text().splitlines() + [f"extra{i}" for i in range(50)]
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    pre = build_preprocessor(tokenizer_spec_from_hf(folder, "bert"), build.read_manifest()["seq_length"])
+    pre = build_preprocessor(tokenizer_spec_from_hf(folder, "bert"), build.read_manifest().seq_length)
     _resave(pre, build.saved_model("preprocess"), {"serving_default": pre.serving_default})
 
 

@@ -102,9 +102,35 @@ def export(recipe_dir: str, out_dir: str) -> None:
     from tfhub_kit.export import export_recipe
 
     result = export_recipe(recipe_dir, out_dir=out_dir, progress=_progress)
-    for kind, info in result.manifest["saved_models"].items():
+    for kind, info in result.manifest.saved_models.items():
         click.echo(f"{result.layout.saved_model(kind)}  ({info['bytes'] / 1e6:.1f} MB)")
     click.echo(str(result.layout.manifest_file))
+
+
+@main.command()
+@click.argument("recipe_dir", type=click.Path(file_okay=True, dir_okay=True))
+@click.option("--out", "out_dir", default="build", show_default=True, type=click.Path(), help="Build root.")
+@click.option("--fresh", is_flag=True, help="Start over instead of resuming the run's latest checkpoint.")
+@_handle_errors
+def train(recipe_dir: str, out_dir: str, fresh: bool) -> None:
+    """Train the recipe's network (its train: section) on tf.distribute; resume if interrupted.
+
+    Checkpoints, TensorBoard logs and train.json go to OUT/<publisher>/<model>/runs/<run-id>/;
+    rerunning resumes from the latest checkpoint. `tfhub-kit export` then takes the best
+    (or last) checkpoint. On several workers, run the same command on each with TF_CONFIG set.
+
+    \b
+    Example:
+      tfhub-kit train models/tfhub-kit/all_minilm_l3_distilled
+      tensorboard --logdir build/tfhub-kit/all_minilm_l3_distilled/runs
+    """
+    from tfhub_kit.train import train_recipe
+
+    result = train_recipe(recipe_dir, out_dir=out_dir, fresh=fresh, progress=_progress)
+    best = result.summary.get("best")
+    if best:
+        click.echo(f"best at step {best['step']}: " + ", ".join(f"{k} {v:.2f}" for k, v in best["scores"].items()))
+    click.echo(str(result.run_dir / "train.json"))
 
 
 @main.command()

@@ -25,6 +25,7 @@ from typing import Any
 from tfhub_kit import __version__
 from tfhub_kit.errors import TfhubKitError
 from tfhub_kit.layout import BuildLayout, model_names, model_path
+from tfhub_kit.manifest import Manifest
 
 TASKS = {"embedding": ["text-embedding"], "encoder": ["text-embedding"], "preprocess": ["text-preprocessing"]}
 SUMMARIES = {
@@ -102,8 +103,8 @@ def render_docs(
     return DocsResult(root=layout.docs, files=sorted(layout.docs / p for p in pages))
 
 
-def default_asset_base(manifest: dict[str, Any]) -> str:
-    publish = manifest.get("publish") or {}
+def default_asset_base(manifest: Manifest) -> str:
+    publish = manifest.publish or {}
     if publish.get("public_url_base"):
         return publish["public_url_base"]
     if publish.get("gcs"):
@@ -114,10 +115,10 @@ def default_asset_base(manifest: dict[str, Any]) -> str:
     )
 
 
-def doc_pages(manifest: dict[str, Any], results: dict[str, Any] | None, base: str) -> dict[str, str]:
+def doc_pages(manifest: Manifest, results: dict[str, Any] | None, base: str) -> dict[str, str]:
     """{path relative to docs/: markdown} for every page of this build."""
-    model = manifest["model"]
-    docs = manifest.get("docs") or {}
+    model = manifest.model
+    docs = manifest.docs or {}
     pub, version = model["publisher"], model["version"]
     names = model_names(manifest)
     related = {
@@ -161,7 +162,7 @@ def doc_pages(manifest: dict[str, Any], results: dict[str, Any] | None, base: st
         **common,
         name=model["name"],
         variations=[{"handle": related[k]["handle"], "summary": SUMMARIES[k]} for k in names],
-        parameters=manifest["saved_models"].get("encoder", manifest["saved_models"][main_kind]).get("parameters")
+        parameters=manifest.saved_models.get("encoder", manifest.saved_models[main_kind]).get("parameters")
         or {"total": 0, "word_embeddings": 0},
         example=usage_example(main_kind, {k: v["url"] for k, v in related.items()}),
     )
@@ -220,30 +221,30 @@ def _environment() -> Any:
     )
 
 
-def _common_context(manifest: dict[str, Any], results: dict[str, Any] | None, docs: dict[str, Any]) -> dict[str, Any]:
-    model = manifest["model"]
+def _common_context(manifest: Manifest, results: dict[str, Any] | None, docs: dict[str, Any]) -> dict[str, Any]:
+    model = manifest.model
     return {
         "description": model["description"],
         "overview": docs.get("overview") or model["description"],
         "license": model["license"],
         "languages": model["languages"],
         "datasets": docs.get("datasets") or [],
-        "network_architectures": docs.get("network_architecture") or [manifest["source"]["network_architecture"]],
+        "network_architectures": docs.get("network_architecture") or [manifest.source["network_architecture"]],
         "colab": docs.get("colab"),
         "references": docs.get("references") or [],
         "kit_version": __version__,
-        "tf_version": manifest["versions"]["tensorflow"],
-        "recipe_sha256": manifest["recipe"]["sha256"],
-        "seq_length": manifest["seq_length"],
-        "vocab_size": manifest["vocab_size"],
+        "tf_version": manifest.versions["tensorflow"],
+        "recipe_sha256": manifest.recipe["sha256"],
+        "seq_length": manifest.seq_length,
+        "vocab_size": manifest.vocab_size,
         "results": results,
     }
 
 
-def _kind_context(manifest: dict[str, Any], kind: str) -> dict[str, Any]:
-    info = manifest["saved_models"][kind]
-    encoder = manifest["saved_models"].get("encoder", {})
-    embedding = manifest["saved_models"].get("embedding", {})
+def _kind_context(manifest: Manifest, kind: str) -> dict[str, Any]:
+    info = manifest.saved_models[kind]
+    encoder = manifest.saved_models.get("encoder", {})
+    embedding = manifest.saved_models.get("embedding", {})
     dims = encoder.get("signatures", {}).get("serving_default", {}).get("outputs", {}).get("pooled_output", {})
     return {
         "bytes": info["bytes"],
@@ -254,9 +255,9 @@ def _kind_context(manifest: dict[str, Any], kind: str) -> dict[str, Any]:
         "normalize": embedding.get("normalize"),
         "static": embedding.get("static"),
         "pooled_description": "BERT's tanh pooler over the [CLS] token"
-        if manifest["source"]["model_type"] == "bert"
+        if manifest.source["model_type"] == "bert"
         else "the first token's vector",
-        "tokenizer_description": f"WordPiece tokenization ({manifest['source']['model_type']} rules)",
+        "tokenizer_description": f"WordPiece tokenization ({manifest.source['model_type']} rules)",
     }
 
 

@@ -50,3 +50,7 @@ class ExportError(TfhubKitError):
 
 class BuildLayoutError(TfhubKitError):
     """A build directory is missing files another stage needs."""
+
+
+class TrainError(TfhubKitError):
+    """Training could not start or resume (environment, checkpoints); nothing was overwritten."""

@@ -13,7 +13,6 @@ export records in the manifest with absolute paths.
 
 from __future__ import annotations
 
-import csv
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from tfhub_kit.datasets import read_lines, read_sts
 from tfhub_kit.errors import BuildLayoutError
 from tfhub_kit.layout import BuildLayout, write_json_atomic
 
@@ -94,35 +94,6 @@ def retrieval_accuracy(source: np.ndarray, target: np.ndarray) -> tuple[float, f
     return float(np.mean(sim.argmax(axis=1) == gold)), float(np.mean(sim.argmax(axis=0) == gold))
 
 
-# --- data readers --------------------------------------------------------------------
-
-
-def read_sts(path: str | Path, fmt: str) -> tuple[list[str], list[str], list[float]]:
-    """Sentence pairs and gold scores from an STS-B CSV (s1, s2, score; no header) or a
-    KorSTS TSV (header; score in column 5, sentences in columns 6 and 7)."""
-    first, second, scores = [], [], []
-    with open(path, newline="", encoding="utf-8") as f:
-        if fmt == "stsb_csv":
-            for row in csv.reader(f):
-                first.append(row[0])
-                second.append(row[1])
-                scores.append(float(row[2]))
-        elif fmt == "korsts_tsv":
-            rows = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-            next(rows)
-            for row in rows:
-                scores.append(float(row[4]))
-                first.append(row[5])
-                second.append(row[6])
-        else:
-            raise ValueError(f"unknown STS format {fmt!r}")
-    return first, second, scores
-
-
-def read_lines(path: str | Path) -> list[str]:
-    return Path(path).read_text(encoding="utf-8").splitlines()
-
-
 # --- encoding ------------------------------------------------------------------------
 
 
@@ -154,13 +125,13 @@ def evaluate_build(build_dir: str | Path, *, progress: Callable[[str], None] | N
     say = progress or (lambda _msg: None)
     layout = BuildLayout(Path(build_dir))
     manifest = layout.read_manifest()
-    if "embedding" not in manifest["saved_models"]:
+    if "embedding" not in manifest.saved_models:
         raise BuildLayoutError(f"{layout.root}: evaluate needs an embedding/ SavedModel; add it to export.saved_models")
-    config = manifest.get("evaluate", {"sts": [], "bitext": [], "speed": {"batch_size": 32, "sentences": 1000}})
+    config = manifest.evaluate
     model = tf.saved_model.load(str(layout.saved_model("embedding")))
     batch = config["speed"]["batch_size"]
     report = EvaluationReport(build_dir=str(layout.root))
-    results: dict[str, Any] = {"handle": manifest["handle"], "sts": {}, "bitext": {}}
+    results: dict[str, Any] = {"handle": manifest.handle, "sts": {}, "bitext": {}}
     speed_pool: list[str] = []  # the first STS set's sentences, interleaved
 
     for item in config["sts"]:
@@ -194,7 +165,7 @@ def evaluate_build(build_dir: str | Path, *, progress: Callable[[str], None] | N
         results["bitext_average"] = float(np.mean([v["average"] for v in results["bitext"].values()]))
 
     say("speed")
-    pool = speed_pool or [s for s in manifest["probes"]["sentences"] if s]
+    pool = speed_pool or [s for s in manifest.probes["sentences"] if s]
     results["speed"] = _speed(model, pool, config["speed"]["sentences"], batch)
     if config["speed"].get("min_sentences_per_second") is not None:
         report.gates.append(
@@ -205,10 +176,10 @@ def evaluate_build(build_dir: str | Path, *, progress: Callable[[str], None] | N
             )
         )
     results["size"] = {
-        "parameters": manifest["saved_models"]["embedding"].get("parameters"),
-        "bytes": {kind: info["bytes"] for kind, info in manifest["saved_models"].items()},
+        "parameters": manifest.saved_models["embedding"].get("parameters"),
+        "bytes": {kind: info["bytes"] for kind, info in manifest.saved_models.items()},
     }
-    results["transforms"] = manifest.get("transforms", {"steps": []})
+    results["transforms"] = manifest.transforms
     results["gates"] = [
         {"metric": g.metric, "value": g.value, "threshold": g.threshold, "passed": g.passed} for g in report.gates
     ]

@@ -19,25 +19,19 @@ import dataclasses
 import os
 import platform
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tfhub_kit import __version__
+from tfhub_kit.build import build_model
 from tfhub_kit.errors import ExportError
-from tfhub_kit.layout import MANIFEST_FILE, BuildLayout, sha256_file, write_json_atomic
-from tfhub_kit.networks import (
-    ENCODER_INPUTS,
-    HFSource,
-    Network,
-    embedding_settings,
-    inspect_source,
-    load_network,
-    pool,
-)
+from tfhub_kit.layout import BuildLayout, sha256_file
+from tfhub_kit.manifest import Manifest, write_manifest
+from tfhub_kit.networks import ENCODER_INPUTS, HFSource, Network, embedding_settings, pool
 from tfhub_kit.recipe import Recipe, load_recipe
+from tfhub_kit.savedmodel import reusable_root, with_text_embedding_calls
 from tfhub_kit.tokenizers import build_preprocessor
 from tfhub_kit.transforms.static import StaticTable
 
@@ -48,44 +42,29 @@ MODEL2VEC_DIR = "model2vec"
 @dataclass(frozen=True)
 class ExportResult:
     layout: BuildLayout
-    manifest: dict[str, Any]
+    manifest: Manifest
 
 
 def export_recipe(
     recipe_dir: str | Path, *, out_dir: str | Path = "build", progress: Progress | None = None
 ) -> ExportResult:
-    """Load the recipe, convert its checkpoint and export it (the by-name entry point)."""
+    """Build the recipe's network (source, transforms, trained weights) and export it
+    (the by-name entry point). A recipe with `train:` takes its weights from the training
+    run's checkpoint: run `tfhub-kit train` first."""
     say = progress or (lambda _msg: None)
     recipe = load_recipe(recipe_dir)
-    source = inspect_source(recipe)
-    say(
-        f"building a random {source.architecture.model_type} network (seed {source.scratch.seed})"
-        if source.scratch
-        else f"loading {source.architecture.model_type} checkpoint from {source.folder}"
-    )
-    network = load_network(source)
     layout = BuildLayout.for_handle(out_dir, recipe.model.publisher, recipe.model.name, recipe.model.version)
-    cache_dir = layout.root.parent / ".cache"
-    with tempfile.TemporaryDirectory(prefix="tfhub-kit-transforms-") as work:
-        report: dict[str, Any] = {"steps": []}
-        if recipe.transforms:
-            from tfhub_kit.transforms import apply_transforms
+    with build_model(recipe, out_dir=out_dir, progress=say) as built:
+        if built.table is not None:
+            return export_static(built.table, built.source, recipe, layout, progress=say, transforms=built.report)
+        training = None
+        if recipe.train is not None:
+            from tfhub_kit.train import restore_trained
 
-            result = apply_transforms(
-                network, source.tokenizer, recipe, workdir=Path(work), cache_dir=cache_dir, progress=say
-            )
-            network, report = result.network, result.report
-            source = dataclasses.replace(source, tokenizer=result.tokenizer)
-        static = recipe.transforms[-1].static if recipe.transforms else None
-        if static is None:
-            return export_network(network, source, recipe, layout, progress=say, transforms=report)
-        from tfhub_kit.transforms import build_static
-
-        table = build_static(
-            network, source, recipe, static, workdir=Path(work) / "static", cache_dir=cache_dir, progress=say
+            training = restore_trained(built.network, recipe, out_dir=out_dir, progress=say)
+        return export_network(
+            built.network, built.source, recipe, layout, progress=say, transforms=built.report, training=training
         )
-        report["steps"].append({"transform": "static", **table.report})
-        return export_static(table, source, recipe, layout, progress=say, transforms=report)
 
 
 def export_network(
@@ -96,6 +75,7 @@ def export_network(
     *,
     progress: Progress | None = None,
     transforms: dict[str, Any] | None = None,
+    training: dict[str, Any] | None = None,
 ) -> ExportResult:
     """Write the SavedModels for an in-memory `network` (the from-objects entry point)."""
     import tensorflow as tf
@@ -133,13 +113,14 @@ def export_network(
             recipe,
             source,
             transforms,
+            training=training,
             seq_length=settings.seq_length,
             vocab_size=network.vocab_size,
             special_tokens={k: int(v) for k, v in source.tokenizer.special_ids().items()},
             saved_models=manifest_models,
             probes=_probes(settings.probes, modules, settings.saved_models),
         )
-        write_json_atomic(tmp / MANIFEST_FILE, manifest)
+        write_manifest(tmp, manifest)
     say(f"wrote {layout.root}")
     return ExportResult(layout=layout, manifest=manifest)
 
@@ -194,7 +175,7 @@ def export_static(
                 "embedding": module.__call__(text, training=False).numpy().tolist(),
             },
         )
-        write_json_atomic(tmp / MANIFEST_FILE, manifest)
+        write_manifest(tmp, manifest)
     say(f"wrote {layout.root}")
     return ExportResult(layout=layout, manifest=manifest)
 
@@ -207,7 +188,7 @@ def encoder_module(network: Network) -> Any:
     import tensorflow as tf
 
     spec = {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in ENCODER_INPUTS}
-    root = _reusable_root(network)
+    root = reusable_root(network.variables, network.trainable_variables)
 
     @tf.function
     def call(inputs: dict[str, tf.Tensor], training: bool = False) -> dict[str, Any]:
@@ -234,7 +215,7 @@ def embedding_module(network: Network, preprocessor: Any, *, pooling: str, norma
     """The text-embedding SavedModel root: strings[b] -> float32 [b, dim], Reusable."""
     import tensorflow as tf
 
-    root = _reusable_root(network)
+    root = reusable_root(network.variables, network.trainable_variables)
     root.preprocessor = preprocessor
 
     @tf.function
@@ -246,59 +227,38 @@ def embedding_module(network: Network, preprocessor: Any, *, pooling: str, norma
     return with_text_embedding_calls(root, call)
 
 
-def with_text_embedding_calls(root: Any, call: Any) -> Any:
-    """Give `root` the text-embedding contract around `call(sentences, training)`:
-    `__call__` traced for both training modes and `serving_default` -> {"default": ...}."""
-    import tensorflow as tf
-
-    strings = tf.TensorSpec([None], tf.string, name="sentences")
-
-    @tf.function(input_signature=[strings])
-    def serving_default(sentences: tf.Tensor) -> dict[str, tf.Tensor]:
-        return {"default": call(sentences, training=False)}
-
-    for training in (False, True):
-        call.get_concrete_function(strings, training=training)
-    root.__call__ = call
-    root.serving_default = serving_default.get_concrete_function()
-    return root
-
-
-def _reusable_root(network: Network) -> Any:
-    import tensorflow as tf
-
-    root = tf.train.Checkpoint()
-    root.variables = network.variables
-    root.trainable_variables = network.trainable_variables
-    root.regularization_losses = []
-    return root
-
-
 # --- manifest helpers ----------------------------------------------------------------
 
 
-def _manifest(recipe: Recipe, source: HFSource, transforms: dict[str, Any] | None, **build: Any) -> dict[str, Any]:
+def _manifest(
+    recipe: Recipe,
+    source: HFSource,
+    transforms: dict[str, Any] | None,
+    *,
+    training: dict[str, Any] | None = None,
+    **build: Any,
+) -> Manifest:
     """The manifest: what was built (`build`: seq_length, vocab_size, special_tokens,
     saved_models, probes) plus the recipe sections later stages read."""
-    return {
-        "format": 1,
-        "handle": recipe.handle,
-        "model": dataclasses.asdict(recipe.model),
-        "recipe": {"file": str(recipe.file), "sha256": recipe.sha256},
-        "source": {
+    return Manifest(
+        handle=recipe.handle,
+        model=dataclasses.asdict(recipe.model),
+        recipe={"file": str(recipe.file), "sha256": recipe.sha256},
+        source={
             "folder": str(source.folder),
             "model_type": source.architecture.model_type,
             "network_architecture": source.architecture.network_architecture,
             "files": {str(p.relative_to(source.folder)): sha256_file(p) for p in source.files},
         },
-        "transforms": transforms or {"steps": []},
+        transforms=transforms or {"steps": []},
+        training=training,
+        validate=dataclasses.asdict(recipe.validate),
+        evaluate=_evaluate_config(recipe),
+        docs=dataclasses.asdict(recipe.docs),
+        publish=dataclasses.asdict(recipe.publish),
+        versions=_versions(),
         **build,
-        "validate": dataclasses.asdict(recipe.validate),
-        "evaluate": _evaluate_config(recipe),
-        "docs": dataclasses.asdict(recipe.docs),
-        "publish": dataclasses.asdict(recipe.publish),
-        "versions": _versions(),
-    }
+    )
 
 
 def _evaluate_config(recipe: Recipe) -> dict[str, Any]:

@@ -1,6 +1,9 @@
 """The on-disk layout of a build, declared once: every stage finds its inputs here.
 
-build/<publisher>/<model>/<version>/
+build/<publisher>/<model>/          ModelLayout: what all versions of a model share
+  .cache/                           token counts, teacher vectors
+  runs/<run-id>/                    training runs: ckpt/, logs/ (TensorBoard), train.json
+build/<publisher>/<model>/<version>/  BuildLayout: one export, swapped into place atomically
   encoder/ preprocess/ embedding/   SavedModels (whichever the recipe exports)
   model2vec/                        a static model in model2vec's folder format
   manifest.json                     written last by export; its presence marks a build
@@ -18,11 +21,30 @@ from pathlib import Path
 from typing import Any
 
 from tfhub_kit.errors import BuildLayoutError
+from tfhub_kit.manifest import MANIFEST_FILE, Manifest, read_manifest
 
-MANIFEST_FILE = "manifest.json"
 SAVED_MODEL_FILE = "saved_model.pb"
 CHECKSUMS_FILE = "SHA256SUMS"
 KIND_ORDER = ("embedding", "encoder", "preprocess")
+
+
+@dataclass(frozen=True)
+class ModelLayout:
+    """The folder all versions of one model share: caches and training runs."""
+
+    root: Path
+
+    @classmethod
+    def for_recipe(cls, out_dir: str | Path, recipe: Any) -> ModelLayout:
+        return cls(Path(out_dir) / recipe.model.publisher / recipe.model.name)
+
+    @property
+    def cache(self) -> Path:
+        return self.root / ".cache"
+
+    def run(self, run_id: str) -> Path:
+        """A training run's folder: ckpt/, logs/, train.json."""
+        return self.root / "runs" / run_id
 
 
 @dataclass(frozen=True)
@@ -50,19 +72,13 @@ class BuildLayout:
         """tfhub.dev docs, laid out as in the tfhub.dev repository: docs/assets/docs/..."""
         return self.root / "docs"
 
-    def tarball(self, manifest: dict[str, Any], kind: str) -> Path:
+    def tarball(self, manifest: Manifest, kind: str) -> Path:
         return self.dist / model_path(manifest, kind)
 
-    def read_manifest(self) -> dict[str, Any]:
+    def read_manifest(self) -> Manifest:
         """The export manifest; raises `BuildLayoutError` if this is not a finished build."""
-        if not self.manifest_file.is_file():
-            raise BuildLayoutError(
-                f"{self.root}: not a finished build (no {MANIFEST_FILE}); run `tfhub-kit export RECIPE_DIR` first"
-            )
-        manifest = json.loads(self.manifest_file.read_text())
-        missing = [
-            kind for kind in manifest["saved_models"] if not (self.saved_model(kind) / SAVED_MODEL_FILE).is_file()
-        ]
+        manifest = read_manifest(self.root)
+        missing = [kind for kind in manifest.saved_models if not (self.saved_model(kind) / SAVED_MODEL_FILE).is_file()]
         if missing:
             raise BuildLayoutError(
                 f"{self.root}: the manifest lists SavedModels that are missing: {', '.join(missing)}"
@@ -77,20 +93,20 @@ def write_json_atomic(path: Path, data: Any) -> None:
     tmp.replace(path)
 
 
-def model_names(manifest: dict[str, Any]) -> dict[str, str]:
+def model_names(manifest: Manifest) -> dict[str, str]:
     """The published model name of each SavedModel in a build.
 
     The headline model (the one-piece embedding model if exported, else the encoder) keeps
     the recipe's name; the others get `_encoder` / `_preprocess` appended.
     """
-    name = manifest["model"]["name"]
-    kinds = [k for k in KIND_ORDER if k in manifest["saved_models"]]
+    name = manifest.model["name"]
+    kinds = [k for k in KIND_ORDER if k in manifest.saved_models]
     return {kind: name if i == 0 else f"{name}_{kind}" for i, kind in enumerate(kinds)}
 
 
-def model_path(manifest: dict[str, Any], kind: str) -> str:
+def model_path(manifest: Manifest, kind: str) -> str:
     """`<publisher>/<model>/<version>.tar.gz`: the tarball's path under dist/, GCS and hub URLs."""
-    model = manifest["model"]
+    model = manifest.model
     return f"{model['publisher']}/{model_names(manifest)[kind]}/{model['version']}.tar.gz"
 
 

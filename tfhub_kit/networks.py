@@ -33,6 +33,8 @@ class Architecture:
     model_type: str
     activation_key: str
     """config.json key naming the feed-forward activation."""
+    dropout_key: str
+    """config.json key naming the dropout rate (keras-hub's converters ignore it)."""
     has_pooler: bool
     """True if the checkpoint has BERT's tanh pooler; else `pooled_output` is the first token."""
     uses_segments: bool
@@ -44,8 +46,8 @@ class Architecture:
 
 
 ARCHITECTURES: dict[str, Architecture] = {
-    "bert": Architecture("bert", "hidden_act", True, True, "bert"),
-    "distilbert": Architecture("distilbert", "activation", False, False, "transformer", "distilbert."),
+    "bert": Architecture("bert", "hidden_act", "hidden_dropout_prob", True, True, "bert"),
+    "distilbert": Architecture("distilbert", "activation", "dropout", False, False, "transformer", "distilbert."),
 }
 
 
@@ -247,10 +249,11 @@ def load_network(source: HFSource) -> Network:
             hidden_dim=s.hidden_dim,
             intermediate_dim=s.intermediate_dim,
             max_sequence_length=s.max_sequence_length,
+            dropout=s.dropout,
         )
         _set_activation(backbone, source)
         return Network(backbone, source.architecture)
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"dropout": float(source.config.get(source.architecture.dropout_key, 0.1))}
     if source.architecture.uses_segments:
         kwargs["num_segments"] = int(source.config.get("type_vocab_size", 2))
     try:

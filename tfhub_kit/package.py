@@ -47,7 +47,7 @@ def package_build(build_dir: str | Path, *, progress: Callable[[str], None] | No
     layout = BuildLayout(Path(build_dir))
     manifest = layout.read_manifest()
     tarballs = {}
-    for kind in manifest["saved_models"]:
+    for kind in manifest.saved_models:
         dest = layout.tarball(manifest, kind)
         say(f"packing {kind}/ -> {dest.relative_to(layout.root)}")
         write_tarball(layout.saved_model(kind), dest)

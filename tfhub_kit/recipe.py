@@ -60,6 +60,7 @@ class ScratchSection:
     num_heads: int = field(default=2, metadata={"check": "positive"})
     intermediate_dim: int = field(default=512, metadata={"check": "positive"})
     max_sequence_length: int = field(default=512, metadata={"check": "positive"})
+    dropout: float = field(default=0.1, metadata={"check": "fraction"})
     lower_case: bool = True
     seed: int = 0
 
@@ -178,6 +179,133 @@ class TransformStep:
 
 
 @dataclass(frozen=True)
+class TextFile:
+    """A data file for training: `path` relative to the recipe, its `format`, and at most
+    `max_rows` rows from its start (all by default)."""
+
+    path: str = field(metadata={"check": "nonempty"})
+    format: Literal["lines", "nsmc_tsv", "stsb_csv", "korsts_tsv", "kornli_tsv", "klue_json"] = "lines"
+    max_rows: int | None = field(default=None, metadata={"check": "positive"})
+
+
+@dataclass(frozen=True)
+class ParallelFiles:
+    """Two line-aligned files: sentences and their translations."""
+
+    source: str = field(metadata={"check": "nonempty"})
+    target: str = field(metadata={"check": "nonempty"})
+    max_rows: int | None = field(default=None, metadata={"check": "positive"})
+
+
+@dataclass(frozen=True)
+class DistillObjective:
+    """MSE between the student's sentence vector and the teacher's.
+
+    `teacher`: `source` (the recipe's source network before its transforms), a path to
+    another build's `embedding/` SavedModel (relative to the recipe), or a TF Hub handle or
+    URL. `sentences` are regressed to the teacher's vectors of themselves; with `parallel`,
+    both sides of each pair are regressed to the teacher's vector of the source side
+    (multilingual distillation, Reimers & Gurevych 2020).
+    """
+
+    teacher: str = "source"
+    sentences: tuple[TextFile, ...] = ()
+    parallel: tuple[ParallelFiles, ...] = ()
+    weight: float = field(default=1.0, metadata={"check": "weight"})
+    batch_size: int | None = field(default=None, metadata={"check": "positive"})
+
+
+@dataclass(frozen=True)
+class ContrastiveObjective:
+    """SimCSE: InfoNCE over in-batch negatives at `temperature`. `nli` files give supervised
+    triples (premise, entailment as positive, contradiction as hard negative); `sentences`
+    give the unsupervised variant (the same sentence twice, dropout makes the positive)."""
+
+    nli: tuple[TextFile, ...] = ()
+    sentences: tuple[TextFile, ...] = ()
+    temperature: float = field(default=0.05, metadata={"check": "temperature"})
+    weight: float = field(default=1.0, metadata={"check": "weight"})
+    batch_size: int | None = field(default=None, metadata={"check": "positive"})
+
+
+@dataclass(frozen=True)
+class StsObjective:
+    """Regression of cosine similarity on scored pairs (`data`: stsb_csv / korsts_tsv files,
+    scores 0-5): `cosine_mse` (cosine vs score/5) or `cosent` (CoSENT's ranking loss)."""
+
+    data: tuple[TextFile, ...] = field(metadata={"check": "nonempty_list"})
+    loss: Literal["cosine_mse", "cosent"] = "cosine_mse"
+    scale: float = field(default=20.0, metadata={"check": "weight"})
+    weight: float = field(default=1.0, metadata={"check": "weight"})
+    batch_size: int | None = field(default=None, metadata={"check": "positive"})
+
+
+@dataclass(frozen=True)
+class ObjectiveStep:
+    """One entry of `train.objectives`; exactly one key is set."""
+
+    distill: DistillObjective | None = None
+    contrastive: ContrastiveObjective | None = None
+    sts: StsObjective | None = None
+
+    @property
+    def name(self) -> str:
+        return next(f.name for f in dataclasses.fields(self) if getattr(self, f.name) is not None)
+
+    @property
+    def settings(self) -> Any:
+        return getattr(self, self.name)
+
+
+@dataclass(frozen=True)
+class TpuSection:
+    """Where the TPU is: `name` (a TPU name or grpc://host:port), optionally zone and project."""
+
+    name: str = field(metadata={"check": "nonempty"})
+    zone: str | None = None
+    project: str | None = None
+
+
+@dataclass(frozen=True)
+class OptimizerSection:
+    """AdamW with linear warm-up then `decay` to zero; weight decay; global-norm clipping."""
+
+    learning_rate: float = field(default=2e-5, metadata={"check": "learning_rate"})
+    warmup_steps: int = field(default=0, metadata={"check": "non_negative"})
+    decay: Literal["linear", "cosine", "constant"] = "linear"
+    weight_decay: float = field(default=0.01, metadata={"check": "fraction"})
+    clip_norm: float | None = field(default=1.0, metadata={"check": "weight"})
+
+
+@dataclass(frozen=True)
+class TrainSection:
+    """Train the built network with `tf.distribute` before export.
+
+    `global_batch_size` is split over the replicas (it must divide evenly); every objective
+    draws a batch each step (its own `batch_size` overrides) and the weighted losses are
+    summed. Length: `steps`, or `epochs` over the largest objective's data. Checkpoints every
+    `checkpoint_every` steps; the recipe's `evaluate.sts` sets are scored every `eval_every`
+    steps and the best checkpoint is kept; export takes `select` (best or last).
+    """
+
+    objectives: tuple[ObjectiveStep, ...] = field(metadata={"check": "nonempty_list"})
+    strategy: Literal["auto", "cpu", "mirrored", "multi_worker", "tpu"] = "auto"
+    tpu: TpuSection | None = None
+    seq_length: int = field(default=128, metadata={"check": "seq_length"})
+    global_batch_size: int = field(default=32, metadata={"check": "positive"})
+    steps: int | None = field(default=None, metadata={"check": "positive"})
+    epochs: float | None = field(default=None, metadata={"check": "weight"})
+    optimizer: OptimizerSection = OptimizerSection()
+    precision: Literal["float32", "bfloat16"] = "float32"
+    jit_compile: bool = False
+    seed: int = 0
+    checkpoint_every: int = field(default=500, metadata={"check": "positive"})
+    eval_every: int | None = field(default=None, metadata={"check": "positive"})
+    log_every: int = field(default=10, metadata={"check": "positive"})
+    select: Literal["best", "last"] = "best"
+
+
+@dataclass(frozen=True)
 class ValidateSection:
     """How strictly `tfhub-kit validate` compares outputs with the probes recorded at export."""
 
@@ -261,6 +389,7 @@ class Recipe:
     model: ModelSection
     source: SourceSection
     transforms: tuple[TransformStep, ...] = ()
+    train: TrainSection | None = None
     export: ExportSection = ExportSection()
     validate: ValidateSection = ValidateSection()
     evaluate: EvaluateSection = EvaluateSection()
@@ -334,6 +463,9 @@ _CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
         "gs://BUCKET or gs://BUCKET/PREFIX",
     ),
     "nonempty_list": (lambda v: len(v) > 0, "a non-empty list"),
+    "non_negative": (lambda v: v >= 0, "an integer >= 0"),
+    "weight": (lambda v: v > 0, "a number > 0"),
+    "temperature": (lambda v: 0 < v <= 10, "a number in (0, 10], e.g. 0.05"),
     "learning_rate": (lambda v: 0 < v < 1, "a number between 0 and 1, e.g. 1e-3"),
     "sif": (lambda v: v is None or 0 < v < 1, "a number between 0 and 1 (e.g. 1e-4), or null for no weighting"),
     "regex": (_is_regex, "a Python regular expression"),
@@ -443,6 +575,8 @@ def _check_data_files(recipe: Recipe) -> None:
                 named += [(f"transforms[{i}].static.refine.corpora[{j}]", f) for j, f in enumerate(corpora)]
     for i, b in enumerate(recipe.evaluate.bitext):
         named += [(f"evaluate.bitext[{i}].source", b.source), (f"evaluate.bitext[{i}].target", b.target)]
+    if recipe.train is not None:
+        named += _check_train(recipe, recipe.train)
     for dotted, relative in named:
         if not recipe.data_path(relative).is_file():
             raise RecipeError(
@@ -452,6 +586,76 @@ def _check_data_files(recipe: Recipe) -> None:
                 allowed="a data file, relative to the recipe folder",
                 value=relative,
             )
+
+
+def _check_train(recipe: Recipe, train: TrainSection) -> list[tuple[str, str]]:
+    """Cross-field rules of `train:`; returns the data files it names (field, path)."""
+    if train.steps is None and train.epochs is None or train.steps is not None and train.epochs is not None:
+        raise RecipeError(
+            recipe.file, "train.steps", "give exactly one of steps and epochs", value=[train.steps, train.epochs]
+        )
+    if train.strategy == "tpu" and train.tpu is None:
+        raise RecipeError(
+            recipe.file,
+            "train.tpu",
+            "strategy tpu needs the TPU's address",
+            allowed="{name: ..., zone: ..., project: ...}",
+        )
+    if any(step.static for step in recipe.transforms):
+        raise RecipeError(
+            recipe.file,
+            "train",
+            "a static model is distilled, not trained",
+            allowed="train a transformer, or drop the static transform",
+            show_value=False,
+        )
+    named: list[tuple[str, str]] = []
+    fmts = {"distill": ("lines", "nsmc_tsv"), "sts": ("stsb_csv", "korsts_tsv")}
+    for i, step in enumerate(train.objectives):
+        set_keys = [f.name for f in dataclasses.fields(step) if getattr(step, f.name) is not None]
+        where = f"train.objectives[{i}]"
+        if len(set_keys) != 1:
+            raise RecipeError(
+                recipe.file,
+                where,
+                "each objective names exactly one kind",
+                allowed=", ".join(f.name for f in dataclasses.fields(step)),
+                value=set_keys,
+            )
+        obj, name = step.settings, step.name
+        groups: dict[str, tuple[tuple[str, ...], tuple[TextFile, ...]]] = {}
+        if name == "distill":
+            groups["sentences"] = (fmts["distill"], obj.sentences)
+            named += [(f"{where}.distill.parallel[{j}].source", p.source) for j, p in enumerate(obj.parallel)]
+            named += [(f"{where}.distill.parallel[{j}].target", p.target) for j, p in enumerate(obj.parallel)]
+            empty = not obj.sentences and not obj.parallel
+        elif name == "contrastive":
+            groups["nli"] = (("kornli_tsv", "klue_json"), obj.nli)
+            groups["sentences"] = (fmts["distill"], obj.sentences)
+            empty = not obj.nli and not obj.sentences
+        else:
+            groups["data"] = (fmts["sts"], obj.data)
+            empty = False
+        if empty:
+            raise RecipeError(
+                recipe.file,
+                f"{where}.{name}",
+                "names no data",
+                allowed="sentences and/or parallel" if name == "distill" else "nli and/or sentences",
+                show_value=False,
+            )
+        for key, (allowed, files) in groups.items():
+            for j, item in enumerate(files):
+                if item.format not in allowed:
+                    raise RecipeError(
+                        recipe.file,
+                        f"{where}.{name}.{key}[{j}].format",
+                        "this format does not fit here",
+                        allowed=", ".join(allowed),
+                        value=item.format,
+                    )
+                named.append((f"{where}.{name}.{key}[{j}].path", item.path))
+    return named
 
 
 def _check_static_step(recipe: Recipe, index: int, static: StaticSection) -> None:

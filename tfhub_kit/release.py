@@ -1,4 +1,4 @@
-"""Release: export -> validate -> evaluate -> docs -> package -> publish, stopping at the
+"""Release: [train ->] export -> validate -> evaluate -> docs -> package -> publish, stopping at the
 first failing stage with its report. A model that fails validation or a threshold is never
 published.
 
@@ -47,6 +47,8 @@ def release(
     from tfhub_kit.package import package_build
     from tfhub_kit.publish.gcs import parse_gcs_url, plan_gcs, publish_gcs
     from tfhub_kit.publish.kaggle import parse_kaggle_url, plan_kaggle, publish_kaggle
+    from tfhub_kit.recipe import load_recipe
+    from tfhub_kit.train import train_recipe
     from tfhub_kit.validate import validate_build
 
     say = progress or (lambda _msg: None)
@@ -59,9 +61,15 @@ def release(
         say(f"== {name}")
         report.stages.append(name)
 
+    stages = []
+    if load_recipe(recipe_dir).train is not None:
+        say("== train")
+        train_recipe(recipe_dir, out_dir=out_dir, progress=say)
+        stages.append("train")
+    say("== export")
     result = export_recipe(recipe_dir, out_dir=out_dir, progress=say)
     build = result.layout.root
-    report = ReleaseReport(build_dir=build, stages=["export"])
+    report = ReleaseReport(build_dir=build, stages=[*stages, "export"])
     manifest = result.manifest
 
     stage("validate")
@@ -81,7 +89,7 @@ def release(
     asset_base = None
     if to.startswith("gs://"):
         bucket, prefix = parse_gcs_url(to)
-        asset_base = (manifest.get("publish") or {}).get("public_url_base") or (
+        asset_base = (manifest.publish or {}).get("public_url_base") or (
             f"https://storage.googleapis.com/{bucket}/{prefix}".rstrip("/")
         )
     render_docs(build, asset_base=asset_base, progress=say)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tfhub_kit.layout import write_json_atomic
+from tfhub_kit.savedmodel import reusable_root, with_text_embedding_calls
 from tfhub_kit.transforms.static import StaticTable
 
 MODEL2VEC_FILES = ("model.safetensors", "tokenizer.json", "config.json")
@@ -30,14 +31,11 @@ def static_embedding_module(table: StaticTable) -> Any:
     `serving_default`, `variables`, `trainable_variables`, `regularization_losses`."""
     import tensorflow as tf
 
-    from tfhub_kit.export import with_text_embedding_calls
     from tfhub_kit.tokenizers.wordpiece import WordpieceTokenize
 
-    root = tf.train.Checkpoint()
-    root.embeddings = tf.Variable(table.vectors, trainable=True, name="embeddings")
-    root.variables = [root.embeddings]
-    root.trainable_variables = [root.embeddings]
-    root.regularization_losses = []
+    embeddings = tf.Variable(table.vectors, trainable=True, name="embeddings")
+    root = reusable_root([embeddings], [embeddings])
+    root.embeddings = embeddings
     root.tokenize = WordpieceTokenize(table.tokenizer)
     unk_id, max_tokens, normalize = table.unk_id, table.max_tokens, table.normalize
 

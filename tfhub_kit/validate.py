@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tfhub_kit.layout import BuildLayout, write_json_atomic
+from tfhub_kit.manifest import Manifest
 
 VALIDATION_FILE = "validation.json"
 DEFAULT_TOLERANCE = 1e-5
@@ -93,12 +94,12 @@ def validate_build(
     say = progress or (lambda _msg: None)
     layout = BuildLayout(Path(build_dir))
     manifest = layout.read_manifest()
-    kinds = list(manifest["saved_models"])
+    kinds = list(manifest.saved_models)
     if tolerance is None:
-        tolerance = manifest.get("validate", {}).get("tolerance", DEFAULT_TOLERANCE)
+        tolerance = manifest.validate.get("tolerance", DEFAULT_TOLERANCE)
     report = ValidationReport(build_dir=str(layout.root))
     ctx = _Context(
-        layout=layout, manifest=manifest, tolerance=tolerance, text=tf.constant(manifest["probes"]["sentences"])
+        layout=layout, manifest=manifest, tolerance=tolerance, text=tf.constant(manifest.probes["sentences"])
     )
 
     started = time.perf_counter()
@@ -120,7 +121,7 @@ def validate_build(
 @dataclass
 class _Context:
     layout: BuildLayout
-    manifest: dict[str, Any]
+    manifest: Manifest
     tolerance: float
     text: Any
     loaded: dict[str, Any] = field(default_factory=dict)
@@ -136,10 +137,10 @@ class _Context:
 
         if "preprocess" in self.loaded:
             return dict(self.loaded["preprocess"](self.text))
-        rows = self.manifest["probes"].get("input_word_ids") or [
+        rows = self.manifest.probes.get("input_word_ids") or [
             [
-                self.manifest["special_tokens"]["start_of_sequence_id"],
-                self.manifest["special_tokens"]["end_of_segment_id"],
+                self.manifest.special_tokens["start_of_sequence_id"],
+                self.manifest.special_tokens["end_of_segment_id"],
             ]
         ]
         ids = tf.ragged.constant(rows, dtype=tf.int32)
@@ -231,12 +232,12 @@ def check_signature(kind: str, ctx: _Context) -> None:
             ok = ok and spec.shape[0] is None
             _expect(ok, f"output {key!r}: float32, rank {rank}, unknown batch", f"outputs {found[1]}")
     elif kind == "preprocess":
-        seq = ctx.manifest["seq_length"]
+        seq = ctx.manifest.seq_length
         _expect(len(inputs) == 1 and list(found[0].values()) == ["string[None]"], "one input: string[None]", found[0])
         want_out = {k: f"int32[None, {seq}]" for k in ENCODER_INPUTS}
         _expect(found[1] == want_out, f"outputs {want_out}", f"outputs {found[1]}")
     else:
-        dim = ctx.manifest["saved_models"]["embedding"]["dim"]
+        dim = ctx.manifest.saved_models["embedding"]["dim"]
         _expect(len(inputs) == 1 and list(found[0].values()) == ["string[None]"], "one input: string[None]", found[0])
         _expect(
             found[1] == {"default": f"float32[None, {dim}]"}, f"outputs {{'default': 'float32[None, {dim}]'}}", found[1]
@@ -254,7 +255,7 @@ def check_encoder_call(kind: str, ctx: _Context) -> None:
     _expect(isinstance(out, dict), "a dict of outputs", type(out).__name__)
     missing = [k for k in (*ENCODER_OUTPUTS, "encoder_outputs") if k not in out]
     _expect(not missing, f"output keys {[*ENCODER_OUTPUTS, 'encoder_outputs']}", f"keys {sorted(out)}")
-    batch = len(ctx.manifest["probes"]["sentences"])
+    batch = len(ctx.manifest.probes["sentences"])
     seq, pooled = out["sequence_output"], out["pooled_output"]
     _expect(
         seq.dtype.name == "float32" and seq.shape.rank == 3 and seq.shape[0] == batch,
@@ -285,8 +286,8 @@ def check_encoder_call(kind: str, ctx: _Context) -> None:
 def check_embedding_call(kind: str, ctx: _Context) -> None:
     """emb(strings[b]) returns float32 [b, dim]"""
     out = ctx.model(kind)(ctx.text)
-    dim = ctx.manifest["saved_models"]["embedding"]["dim"]
-    batch = len(ctx.manifest["probes"]["sentences"])
+    dim = ctx.manifest.saved_models["embedding"]["dim"]
+    batch = len(ctx.manifest.probes["sentences"])
     _expect(
         hasattr(out, "dtype") and out.dtype.name == "float32" and out.shape.as_list() == [batch, dim],
         f"float32 [{batch}, {dim}]",
@@ -297,7 +298,7 @@ def check_embedding_call(kind: str, ctx: _Context) -> None:
 def check_preprocess_call(kind: str, ctx: _Context) -> None:
     """pre(strings[b]) returns int32 input_word_ids, input_mask, input_type_ids [b, seq_length]"""
     out = ctx.model(kind)(ctx.text)
-    batch, seq = len(ctx.manifest["probes"]["sentences"]), ctx.manifest["seq_length"]
+    batch, seq = len(ctx.manifest.probes["sentences"]), ctx.manifest.seq_length
     found = {k: f"{v.dtype.name}{v.shape.as_list()}" for k, v in dict(out).items()}
     want = {k: f"int32[{batch}, {seq}]" for k in ENCODER_INPUTS}
     _expect(found == want, str(want), found)
@@ -322,7 +323,7 @@ def check_special_tokens(kind: str, ctx: _Context) -> None:
     missing = [k for k in SPECIAL_TOKENS if found.get(k) != "int32[]"]
     _expect(not missing, f"int32 scalars {list(SPECIAL_TOKENS)}", found)
     values = {k: int(special[k]) for k in SPECIAL_TOKENS}
-    want = {k: ctx.manifest["special_tokens"][k] for k in SPECIAL_TOKENS}
+    want = {k: ctx.manifest.special_tokens[k] for k in SPECIAL_TOKENS}
     _expect(values == want, f"the manifest's {want}", values)
 
 
@@ -331,9 +332,9 @@ def check_bert_pack_inputs(kind: str, ctx: _Context) -> None:
     import tensorflow as tf
 
     pre = ctx.model(kind)
-    special = ctx.manifest["special_tokens"]
+    special = ctx.manifest.special_tokens
     tokens = pre.tokenize(ctx.text[:1])
-    width = max(8, ctx.manifest["seq_length"] // 2)
+    width = max(8, ctx.manifest.seq_length // 2)
     out = pre.bert_pack_inputs([tokens, tokens], seq_length=tf.constant(width))
     ids, types = out["input_word_ids"].numpy(), out["input_type_ids"].numpy()
     _expect(ids.shape == (1, width), f"width {width} when seq_length={width}", ids.shape)
@@ -366,11 +367,11 @@ def check_vocab_range(kind: str, ctx: _Context) -> None:
     import tensorflow as tf
 
     vocab = int(ctx.model(kind).tokenize.get_special_tokens_dict()["vocab_size"])
-    if "encoder" not in ctx.manifest["saved_models"]:
-        _expect(vocab == ctx.manifest["vocab_size"], f"vocab_size {ctx.manifest['vocab_size']}", vocab)
+    if "encoder" not in ctx.manifest.saved_models:
+        _expect(vocab == ctx.manifest.vocab_size, f"vocab_size {ctx.manifest.vocab_size}", vocab)
         return
     encoder = ctx.model("encoder")
-    special = ctx.manifest["special_tokens"]
+    special = ctx.manifest.special_tokens
     ids = tf.constant([[special["start_of_sequence_id"], vocab - 1, special["end_of_segment_id"]]], tf.int32)
     try:
         with tf.device("/CPU:0"):  # out-of-range gathers raise on CPU
@@ -468,7 +469,7 @@ def check_probes(kind: str, ctx: _Context) -> None:
     """outputs on the manifest's probe sentences match the values recorded at export"""
     import numpy as np
 
-    probes = ctx.manifest["probes"]
+    probes = ctx.manifest.probes
     model = ctx.model(kind)
     if kind == "preprocess":
         out = model(ctx.text)

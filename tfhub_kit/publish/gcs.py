@@ -95,7 +95,7 @@ def plan_gcs(build_dir: str | Path, target: str, *, public_url_base: str | None 
     uploads: list[Upload] = []
     base = (public_url_base or f"https://storage.googleapis.com/{join(bucket, prefix)}").rstrip("/")
     public_urls = {}
-    for kind in manifest["saved_models"]:
+    for kind in manifest.saved_models:
         tarball = layout.tarball(manifest, kind)
         if not tarball.is_file():
             raise PublishError(f"{tarball} is missing; run `tfhub-kit package {layout.root}` first")

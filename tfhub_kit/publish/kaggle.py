@@ -71,10 +71,10 @@ def plan_kaggle(build_dir: str | Path, target: str) -> KagglePlan:
     parts = parse_kaggle_url(target)
     layout = BuildLayout(Path(build_dir))
     manifest = layout.read_manifest()
-    license_id = manifest["model"]["license"]
+    license_id = manifest.model["license"]
     if license_id not in LICENSES:
         raise PublishError(f"license {license_id!r} has no Kaggle equivalent here; allowed: {', '.join(LICENSES)}")
-    card = layout.docs / "kaggle" / f"{manifest['model']['name']}.md"
+    card = layout.docs / "kaggle" / f"{manifest.model['name']}.md"
     if not card.is_file():
         raise PublishError(f"{card} is missing; run `tfhub-kit docs {layout.root}` first")
     uploads = []
@@ -88,7 +88,7 @@ def plan_kaggle(build_dir: str | Path, target: str) -> KagglePlan:
                 directory=directory,
                 files=files,
                 license_name=LICENSES[license_id],
-                version_notes=f"{manifest['handle']} ({kind}), recipe sha256 {manifest['recipe']['sha256'][:12]}",
+                version_notes=f"{manifest.handle} ({kind}), recipe sha256 {manifest.recipe['sha256'][:12]}",
             )
         )
     return KagglePlan(uploads=uploads, card=card)

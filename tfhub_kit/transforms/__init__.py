@@ -6,8 +6,6 @@ new network and tokenizer plus a report (recorded in the manifest and printed by
 
 from __future__ import annotations
 
-import hashlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from tfhub_kit.layout import sha256_file
-from tfhub_kit.networks import HFSource, Network, embedding_settings, pool
+from tfhub_kit.networks import HFSource, Network, embedding_settings
 from tfhub_kit.recipe import Recipe, StaticSection
-from tfhub_kit.tokenizers import TokenizerSpec, build_preprocessor
+from tfhub_kit.tokenizers import TokenizerSpec
 from tfhub_kit.transforms.static import StaticTable
 
 
@@ -73,7 +71,9 @@ def build_static(
     """Distil `network` into a static table as the recipe's `static:` step says, refining
     it on the teacher's sentence vectors if `refine:` is set (those are cached in
     `cache_dir`, keyed by checkpoint files, earlier transforms, pooling and sentences)."""
-    from tfhub_kit.transforms.refine import read_sentences, refine_static, teacher_vectors
+    from tfhub_kit.datasets import read_sentences
+    from tfhub_kit.teacher import cached_vectors, network_embedder
+    from tfhub_kit.transforms.refine import refine_static
     from tfhub_kit.transforms.static import distill_static, read_custom_words
 
     say = progress or (lambda _msg: None)
@@ -94,34 +94,17 @@ def build_static(
         [recipe.data_path(f) for f in settings.refine.corpora], max_sentences=settings.refine.max_sentences
     )
     pooling, _ = embedding_settings(recipe, source)
-    teacher_id = [*(sha256_file(p) for p in source.files), repr(recipe.transforms[:-1]), pooling]
-    key = hashlib.sha256("\n".join(teacher_id + [str(recipe.export.seq_length)]).encode())
-    for sentence in sentences:
-        key.update(sentence.encode("utf-8") + b"\n")
-    cache = cache_dir / f"teacher-{key.hexdigest()[:20]}.npy"
-    if cache.is_file():
-        say(f"teacher vectors from cache {cache}")
-        targets = np.load(cache)
-    else:
-        embed = _teacher(network, source, recipe.export.seq_length, pooling)
-        say(f"teacher: embedding {len(sentences):,} sentences ({pooling} pooling)")
-        targets = teacher_vectors(embed, sentences, progress=say)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f".{cache.stem}.tmp-{os.getpid()}.npy")
-        np.save(tmp, targets)
-        tmp.replace(cache)
+    key = [
+        *(sha256_file(p) for p in source.files),
+        repr(recipe.transforms[:-1]),
+        pooling,
+        str(recipe.export.seq_length),
+    ]
+
+    def embedder() -> Callable[[list[str]], np.ndarray]:
+        return network_embedder(
+            network, source.tokenizer, seq_length=recipe.export.seq_length, pooling=pooling, normalize=False
+        )
+
+    targets = cached_vectors(embedder, sentences, cache_dir=cache_dir, key=key, progress=say)
     return refine_static(table, sentences, targets, settings.refine, progress=say)
-
-
-def _teacher(network: Network, source: HFSource, seq_length: int, pooling: str) -> Callable[[list[str]], np.ndarray]:
-    """strings -> the network's pooled sentence vectors, before any normalisation."""
-    import tensorflow as tf
-
-    preprocessor = build_preprocessor(source.tokenizer, seq_length)
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-    def embed(sentences: tf.Tensor) -> tf.Tensor:
-        inputs = preprocessor.pack_dynamic(sentences)
-        return pool(network(inputs), inputs["input_mask"], pooling=pooling, normalize=False)
-
-    return lambda batch: embed(tf.constant(batch)).numpy()

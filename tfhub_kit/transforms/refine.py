@@ -1,7 +1,5 @@
 """Refine a static table on unlabeled sentences, in the spirit of model2vec's tokenlearn.
 
-    sentences = read_sentences(files, max_sentences=100_000)
-    targets = teacher_vectors(teacher, sentences, progress=print)   # teacher's pooled vectors
     table = refine_static(table, sentences, targets, settings, progress=print)
 
 Targets are the teacher's sentence vectors (pooled, before any normalisation) projected onto
@@ -15,7 +13,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -23,47 +20,6 @@ from tfhub_kit.recipe import RefineSection
 from tfhub_kit.transforms.static import StaticTable
 
 Progress = Callable[[str], None]
-
-
-def read_sentences(files: Sequence[Path], *, max_sentences: int) -> list[str]:
-    """Unique non-empty lines of `files`, in order, at most `max_sentences`."""
-    seen: set[str] = set()
-    out: list[str] = []
-    for path in files:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                text = line.strip()
-                if text and text not in seen:
-                    seen.add(text)
-                    out.append(text)
-                    if len(out) >= max_sentences:
-                        return out
-    return out
-
-
-def teacher_vectors(
-    embed: Callable[[list[str]], np.ndarray],
-    sentences: Sequence[str],
-    *,
-    batch_size: int = 64,
-    progress: Progress | None = None,
-) -> np.ndarray:
-    """`embed` applied to `sentences` in length-sorted batches, returned in input order."""
-    say = progress or (lambda _msg: None)
-    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]), reverse=True)
-    out: np.ndarray | None = None
-    start, last = time.perf_counter(), 0.0
-    for first in range(0, len(order), batch_size):
-        rows = order[first : first + batch_size]
-        vecs = np.asarray(embed([sentences[i] for i in rows]), dtype=np.float32)
-        if out is None:
-            out = np.zeros((len(sentences), vecs.shape[1]), dtype=np.float32)
-        out[rows] = vecs
-        done, elapsed = first + len(rows), time.perf_counter() - start
-        if elapsed - last >= 5.0 or done == len(order):
-            last = elapsed
-            say(f"  teacher embedded {done:,}/{len(order):,} sentences ({done / max(elapsed, 1e-9):,.0f}/s)")
-    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
 
 
 def refine_static(

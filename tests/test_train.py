@@ -1,0 +1,461 @@
+"""The training stage: objectives against numpy, the data stream, tf.distribute on two
+workers, XLA, resume after SIGKILL, TensorBoard, recipe errors, export after training."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+from helpers import tiny_hf_checkpoint
+
+from tfhub_kit.cli import main
+from tfhub_kit.errors import RecipeError
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+
+
+def write_recipe(folder: Path, hf: Path, *, name: str = "tiny_trained", **train) -> Path:
+    """A tiny train recipe over `hf` (a tiny BERT); `train` overrides the train section."""
+    folder.mkdir(parents=True, exist_ok=True)
+    section = {
+        "seq_length": 32,
+        "global_batch_size": 8,
+        "steps": 8,
+        "checkpoint_every": 4,
+        "log_every": 2,
+        "optimizer": {"learning_rate": 1e-3, "warmup_steps": 2, "clip_norm": 0.5},
+        "objectives": [
+            {
+                "distill": {
+                    "teacher": "source",
+                    "sentences": [{"path": str(DATA / "stsb/stsb-en-train.sentences.txt"), "max_rows": 64}],
+                    "parallel": [
+                        {
+                            "source": str(DATA / "tatoeba/tatoeba.kor-eng.eng"),
+                            "target": str(DATA / "tatoeba/tatoeba.kor-eng.kor"),
+                            "max_rows": 32,
+                        }
+                    ],
+                }
+            },
+            {"sts": {"data": [{"path": str(DATA / "korsts/sts-train.tsv"), "format": "korsts_tsv", "max_rows": 64}]}},
+        ],
+        **train,
+    }
+    recipe = {
+        "model": {"publisher": "test", "name": name, "version": 1, "description": "Tiny."},
+        "source": {"hf_folder": os.path.relpath(hf, folder)},
+        "transforms": [{"prune_layers": {"keep": [1]}}],
+        "train": section,
+        "export": {"seq_length": 32, "embedding": {"pooling": "mean", "normalize": "yes"}},
+        "evaluate": {"sts": [{"name": "korsts-dev", "path": str(DATA / "korsts/sts-dev.tsv"), "format": "korsts_tsv"}]},
+    }
+    (folder / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_hf(tmp_path_factory, minilm_dir) -> Path:
+    """A tiny random BERT (2 layers, 32 dims) with dropout."""
+    folder = tmp_path_factory.mktemp("tiny-train") / "hf"
+    tiny_hf_checkpoint("bert", folder, minilm_dir / "vocab.txt")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_hf_no_dropout(tmp_path_factory, minilm_dir) -> Path:
+    folder = tmp_path_factory.mktemp("tiny-train-nodrop") / "hf"
+    tiny_hf_checkpoint(
+        "bert", folder, minilm_dir / "vocab.txt", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
+    )
+    return folder
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, tiny_hf):
+    """The tiny recipe with every objective, XLA and evaluation, trained in this process."""
+    from tfhub_kit.train import train_recipe
+
+    folder = tmp_path_factory.mktemp("trained")
+    recipe = write_recipe(
+        folder / "recipe",
+        tiny_hf,
+        jit_compile=True,
+        eval_every=4,
+        objectives=[
+            *yaml.safe_load((write_recipe(folder / "base", tiny_hf) / "recipe.yaml").read_text())["train"][
+                "objectives"
+            ],
+            {
+                "contrastive": {
+                    "nli": [{"path": str(DATA / "kornli/xnli.dev.ko.tsv"), "format": "kornli_tsv", "max_rows": 32}],
+                    "sentences": [{"path": str(DATA / "nsmc/reviews.tsv"), "format": "nsmc_tsv", "max_rows": 32}],
+                }
+            },
+            {
+                "sts": {
+                    "data": [{"path": str(DATA / "stsb/stsb-en-train.csv"), "max_rows": 32, "format": "stsb_csv"}],
+                    "loss": "cosent",
+                }
+            },
+        ],
+    )
+    lines: list[str] = []
+    result = train_recipe(recipe, out_dir=folder / "build", progress=lines.append)
+    return recipe, folder / "build", result, lines
+
+
+# --- objectives against numpy ------------------------------------------------------------
+
+
+def _unit(x):
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def test_each_loss_equals_its_numpy_formula():
+    import tensorflow as tf
+
+    from tfhub_kit.train import objectives
+
+    rng = np.random.default_rng(0)
+    a, p, n = (rng.normal(size=(4, 6)).astype(np.float32) for _ in range(3))
+    score = np.array([4.5, 1.0, 3.0, 0.2], np.float32)
+
+    want = np.mean((a - p) ** 2, axis=-1)
+    np.testing.assert_allclose(objectives.distill_mse(tf.constant(a), tf.constant(p)).numpy(), want, rtol=1e-5)
+
+    t = 0.05
+    sims = _unit(a) @ _unit(np.concatenate([p, n])).T / t
+    logsumexp = np.log(np.sum(np.exp(sims - sims.max(1, keepdims=True)), axis=1)) + sims.max(1)
+    want = np.mean(logsumexp - sims[np.arange(4), np.arange(4)])
+    got = objectives.info_nce(tf.constant(a), tf.constant(p), tf.constant(n), t).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4)
+    sims = _unit(a) @ _unit(p).T / t  # no hard negatives: in-batch only
+    want = np.mean(np.log(np.exp(sims).sum(1)) - np.diag(sims))
+    np.testing.assert_allclose(objectives.info_nce(tf.constant(a), tf.constant(p), None, t).numpy(), want, rtol=1e-4)
+
+    cos = np.sum(_unit(a) * _unit(p), axis=-1)
+    want = (cos - score / 5) ** 2
+    np.testing.assert_allclose(
+        objectives.cosine_mse(tf.constant(a), tf.constant(p), tf.constant(score)), want, rtol=1e-5
+    )
+
+    c = 20 * cos
+    terms = [c[j] - c[i] for i in range(4) for j in range(4) if score[i] > score[j]]
+    want = np.log(1 + np.sum(np.exp(terms)))
+    got = objectives.cosent(tf.constant(a), tf.constant(p), tf.constant(score), 20.0).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4)
+
+
+# --- data --------------------------------------------------------------------------------
+
+
+def test_batches_are_a_function_of_the_step_and_each_epoch_reads_every_row():
+    from tfhub_kit.train.data import batch_indices
+
+    whole = batch_indices(10, 4, seed=3, start_step=0, stop_step=10)
+    np.testing.assert_array_equal(batch_indices(10, 4, seed=3, start_step=6, stop_step=10), whole[6:])
+    stream = whole.reshape(-1)
+    for epoch in range(4):
+        assert sorted(stream[epoch * 10 : (epoch + 1) * 10]) == list(range(10))
+    assert not np.array_equal(stream[:10], stream[10:20])  # a new order each epoch
+
+
+def test_nli_triples_pair_entailment_and_contradiction_of_one_premise():
+    from tfhub_kit.datasets import read_nli_triples
+
+    for path, fmt in (
+        (DATA / "kornli/xnli.dev.ko.tsv", "kornli_tsv"),
+        (DATA / "klue/klue-nli-v1.1_dev.json", "klue_json"),
+    ):
+        triples = read_nli_triples(path, fmt)
+        assert len(triples) > 400
+        assert all(p and e and c and e != c for p, e, c in triples)
+
+
+# --- a trained run -----------------------------------------------------------------------
+
+
+def test_training_reports_progress_evaluates_and_keeps_the_best(trained):
+    _, _, result, lines = trained
+    report = json.loads((result.run_dir / "train.json").read_text())
+    assert report["finished"] and report["steps"] == 8 and report["strategy"] == "cpu"
+    assert [o["name"] for o in report["objectives"]] == [
+        "distill",
+        "sts",
+        "contrastive_nli",
+        "contrastive_unsup",
+        "sts_2",
+    ]
+    assert all(len(o["files"]) >= 1 and all(len(h) == 64 for h in o["files"].values()) for o in report["objectives"])
+    assert [e["step"] for e in report["evals"]] == [4, 8]
+    best = max(report["evals"], key=lambda e: e["korsts-dev"])
+    assert report["best"]["step"] == best["step"] and report["checkpoints"]["best"].endswith(f"ckpt-{best['step']}")
+    step_lines = [line for line in lines if line.startswith("step ")]
+    assert len(step_lines) == 4 and all(
+        "examples/s" in line and "ETA" in line and "distill" in line for line in step_lines
+    )
+    assert any(line.startswith("eval at step 4: korsts-dev") for line in lines)
+
+
+def test_train_step_compiles_with_xla_and_is_traced_once(trained):
+    _, _, result, _ = trained
+    # 4 loop calls of 2 steps with a checkpoint and an evaluation between them: one trace.
+    assert result.summary["tracing_counts"] == {"train_loop": 1, "compute": 1}
+
+
+def test_tensorboard_event_files_hold_the_scalars(trained):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    _, _, result, _ = trained
+    events = EventAccumulator(str(result.run_dir / "logs"), size_guidance={"tensors": 0})
+    events.Reload()
+    tags = set(events.Tags()["tensors"])
+    assert {
+        "loss/distill",
+        "loss/sts",
+        "loss/contrastive_nli",
+        "loss/contrastive_unsup",
+        "loss/total",
+        "learning_rate",
+        "throughput/examples_per_second",
+        "eval/korsts-dev/spearman",
+    } <= tags
+    steps = [e.step for e in events.Tensors("loss/distill")]
+    assert steps == [2, 4, 6, 8]
+    import tensorflow as tf
+
+    first_lr = float(tf.make_ndarray(events.Tensors("learning_rate")[0].tensor_proto))
+    assert np.isclose(first_lr, 1e-3)  # the peak, at the end of the 2-step warm-up
+
+
+def test_export_after_training_uses_the_best_checkpoint_and_validates(trained):
+    recipe, build, result, _ = trained
+    runner = CliRunner()
+    out = runner.invoke(main, ["export", str(recipe), "--out", str(build)])
+    assert out.exit_code == 0, out.output
+    version = build / "test" / "tiny_trained" / "1"
+    manifest = json.loads((version / "manifest.json").read_text())
+    training = manifest["training"]
+    assert training["run_id"] == result.run_dir.name and training["checkpoint"] == "best"
+    assert training["step"] == result.summary["best"]["step"]
+    assert {o["name"] for o in training["objectives"]} >= {"distill", "contrastive_nli"}
+    checked = runner.invoke(main, ["validate", str(version)])
+    assert checked.exit_code == 0, checked.output
+    scored = runner.invoke(main, ["evaluate", str(version)])
+    assert scored.exit_code == 0, scored.output
+    results = json.loads((version / "results.json").read_text())
+    # The exported embedding scores what the training loop measured for that checkpoint.
+    assert abs(results["sts"]["korsts-dev"]["spearman"] - result.summary["best"]["score"]) < 0.05
+
+
+def test_export_of_an_untrained_recipe_says_to_train_first(tmp_path, tiny_hf):
+    recipe = write_recipe(tmp_path / "r", tiny_hf)
+    out = CliRunner().invoke(main, ["export", str(recipe), "--out", str(tmp_path / "build")])
+    assert out.exit_code == 1
+    assert "no finished run" in out.output and f"tfhub-kit train {recipe.resolve()}" in out.output
+
+
+# --- distribution ------------------------------------------------------------------------
+
+_TRAIN_SCRIPT = """
+import sys, numpy as np
+from tfhub_kit.train import train_recipe
+result = train_recipe(sys.argv[1], out_dir=sys.argv[2], progress=print)
+np.savez(sys.argv[3], **{k.replace("/", "."): v for k, v in result.network.weights_by_path().items()})
+"""
+
+
+def _train_process(recipe: Path, out: Path, weights: Path, **env: str) -> subprocess.Popen:
+    """`train_recipe` in a fresh process that saves the trained weights to `weights`."""
+    full = {k: v for k, v in os.environ.items() if k not in ("TF_USE_LEGACY_KERAS", "KERAS_BACKEND", "TF_CONFIG")}
+    return subprocess.Popen(
+        [sys.executable, "-c", _TRAIN_SCRIPT, str(recipe), str(out), str(weights)],
+        env={**full, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def _weights(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files}
+
+
+@pytest.mark.slow
+def test_two_workers_train_like_one_process(tmp_path, tiny_hf_no_dropout):
+    multi = write_recipe(tmp_path / "multi", tiny_hf_no_dropout, strategy="multi_worker", steps=6)
+    single = write_recipe(tmp_path / "single", tiny_hf_no_dropout, strategy="cpu", steps=6)
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    procs = [
+        _train_process(
+            multi,
+            tmp_path / f"out{index}",
+            tmp_path / f"w{index}.npz",
+            TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+        )
+        for index in range(2)
+    ]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    for p, out in zip(procs, outputs):
+        assert p.returncode == 0, out[-3000:]
+    one_proc = _train_process(single, tmp_path / "one", tmp_path / "one.npz")
+    out = one_proc.communicate(timeout=600)[0]
+    assert one_proc.returncode == 0, out[-3000:]
+
+    chief, worker, one = (_weights(tmp_path / f) for f in ("w0.npz", "w1.npz", "one.npz"))
+    assert chief.keys() == worker.keys() == one.keys()
+    for key in chief:
+        np.testing.assert_array_equal(chief[key], worker[key], err_msg=key)
+        np.testing.assert_allclose(chief[key], one[key], atol=1e-5, err_msg=key)
+    assert any(not np.allclose(one[k], v) for k, v in _weights_untrained(tmp_path, single).items())
+    # Only the chief wrote the run: checkpoints, logs, train.json.
+    (run,) = (tmp_path / "out0" / "test" / "tiny_trained" / "runs").iterdir()
+    assert (run / "train.json").is_file() and (run / "logs").is_dir() and list((run / "ckpt").glob("ckpt-6*"))
+    assert not (tmp_path / "out1" / "test" / "tiny_trained" / "runs").exists()
+    assert "step 6/6" in outputs[0] and "step 6/6" not in outputs[1]
+    assert json.loads((run / "train.json").read_text())["replicas"] == 2
+
+
+def _weights_untrained(tmp_path: Path, recipe: Path) -> dict[str, np.ndarray]:
+    from tfhub_kit.build import build_model
+    from tfhub_kit.recipe import load_recipe
+
+    with build_model(load_recipe(recipe), out_dir=tmp_path / "untrained") as built:
+        return {k.replace("/", "."): v for k, v in built.network.weights_by_path().items()}
+
+
+@pytest.mark.slow
+def test_a_run_killed_after_a_checkpoint_resumes_and_ends_as_if_uninterrupted(tmp_path, tiny_hf):
+    recipe = write_recipe(tmp_path / "r", tiny_hf, steps=40, checkpoint_every=5, log_every=5)
+    cmd = [str(Path(sys.executable).parent / "tfhub-kit"), "train", str(recipe)]
+    killed = subprocess.Popen(
+        [*cmd, "--out", str(tmp_path / "a")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    ckpt_dir = tmp_path / "a" / "test" / "tiny_trained" / "runs"
+    deadline = time.time() + 300
+    while time.time() < deadline and not list(ckpt_dir.glob("*/ckpt/checkpoint")):
+        assert killed.poll() is None, "the run ended before its first checkpoint"
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    assert killed.wait() == -signal.SIGKILL
+    (run,) = ckpt_dir.iterdir()
+    assert not (run / "train.json").exists()
+
+    resumed = subprocess.run(
+        [*cmd, "--out", str(tmp_path / "a")], check=False, capture_output=True, text=True, timeout=600
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    (line,) = [x for x in resumed.stderr.splitlines() if "resuming from step" in x]
+    step = int(line.split("resuming from step ")[1].split()[0])
+    assert 5 <= step < 40 and step % 5 == 0
+    straight = subprocess.run(
+        [*cmd, "--out", str(tmp_path / "b")], check=False, capture_output=True, text=True, timeout=600
+    )
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    assert "resuming" not in straight.stderr
+
+    import tensorflow as tf
+
+    a = tf.train.load_checkpoint(str(run / "ckpt" / "ckpt-40"))
+    (run_b,) = (tmp_path / "b" / "test" / "tiny_trained" / "runs").iterdir()
+    b = tf.train.load_checkpoint(str(run_b / "ckpt" / "ckpt-40"))
+    names = [n for n in a.get_variable_to_shape_map() if n.startswith(("model/", "optimizer/", "rng/"))]
+    assert any(n.startswith("rng/") for n in names)  # dropout's generator state is part of a resume
+    for name in names:
+        np.testing.assert_allclose(a.get_tensor(name), b.get_tensor(name), atol=1e-6, err_msg=name)
+
+
+def test_a_tpu_recipe_builds_its_resolver_from_the_recipe_fields(tmp_path, tiny_hf):
+    from tfhub_kit.recipe import load_recipe
+    from tfhub_kit.train.strategy import resolve_kind, tpu_resolver
+
+    recipe = load_recipe(write_recipe(tmp_path / "r", tiny_hf, strategy="tpu", tpu={"name": "grpc://127.0.0.1:8470"}))
+    assert resolve_kind(recipe.train) == "tpu"
+    resolver = tpu_resolver(recipe.train.tpu)
+    assert resolver.master() == "grpc://127.0.0.1:8470"
+    assert resolver.cluster_spec().as_dict() == {"worker": ["127.0.0.1:8470"]}
+
+
+# --- bad configs -------------------------------------------------------------------------
+
+
+def _train_cli(recipe: Path, out: Path):
+    return CliRunner().invoke(main, ["train", str(recipe), "--out", str(out)])
+
+
+@pytest.mark.parametrize(
+    "change, field, words",
+    [
+        (lambda t: t["objectives"].append({"triplet": {}}), "train.objectives[2].triplet", "unknown field"),
+        (
+            lambda t: t["objectives"][1]["sts"]["data"][0].update(path="missing.tsv"),
+            "train.objectives[1].sts.data[0].path",
+            "does not exist",
+        ),
+        (lambda t: t.update(strategy="horovod"), "train.strategy", "Allowed: auto, cpu, mirrored, multi_worker, tpu"),
+        (lambda t: t.update(epochs=1), "train.steps", "exactly one of steps and epochs"),
+        (
+            lambda t: t["objectives"][0]["distill"].update(teacher="no/such/teacher"),
+            "train.objectives[0].distill.teacher",
+            "is not 'source', an existing folder or a URL",
+        ),
+    ],
+)
+def test_bad_train_configs_name_the_file_and_field(tmp_path, tiny_hf, change, field, words):
+    recipe = write_recipe(tmp_path / "r", tiny_hf)
+    data = yaml.safe_load((recipe / "recipe.yaml").read_text())
+    change(data["train"])
+    (recipe / "recipe.yaml").write_text(yaml.safe_dump(data))
+    out = _train_cli(recipe, tmp_path / "build")
+    assert out.exit_code == 2, out.output
+    assert f"recipe.yaml: field '{field}'" in out.output and words in out.output
+    assert not (tmp_path / "build" / "test" / "tiny_trained" / "runs").exists()
+
+
+def test_a_batch_that_does_not_split_over_the_replicas_is_refused(tmp_path, tiny_hf):
+    from tfhub_kit.recipe import load_recipe
+    from tfhub_kit.train.strategy import check_batch_sizes
+
+    recipe = load_recipe(write_recipe(tmp_path / "r", tiny_hf))
+    check_batch_sizes(recipe, 4)
+    with pytest.raises(RecipeError) as err:
+        check_batch_sizes(recipe, 3)
+    assert "field 'train.global_batch_size': must divide evenly over the 3 replicas" in str(err.value)
+    assert "Allowed: a multiple of 3. Received: 8." in str(err.value)
+
+
+def test_a_teacher_of_another_width_is_refused(tmp_path, tiny_hf, minilm_build):
+    recipe = write_recipe(tmp_path / "r", tiny_hf)
+    data = yaml.safe_load((recipe / "recipe.yaml").read_text())
+    data["train"]["objectives"][0]["distill"]["teacher"] = str(minilm_build.root)
+    data["train"]["objectives"][0]["distill"]["parallel"] = []
+    data["train"]["objectives"][0]["distill"]["sentences"][0]["max_rows"] = 8
+    (recipe / "recipe.yaml").write_text(yaml.safe_dump(data))
+    out = _train_cli(recipe, tmp_path / "build")
+    assert out.exit_code == 2, out.output
+    assert "field 'train.objectives[0].distill.teacher'" in out.output
+    assert "the teacher's vectors have 384 dimensions and the student's 32" in out.output

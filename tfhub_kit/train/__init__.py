@@ -1,0 +1,292 @@
+"""Training stage: train the recipe's network on `tf.distribute` before export.
+
+    result = train_recipe("models/tfhub-kit/all_minilm_l3_distilled", out_dir="build", progress=print)
+    result.run_dir          # build/<publisher>/<model>/runs/<run-id>/ (ckpt/, logs/, train.json)
+
+The run folder lives beside the version folders, outside what export swaps atomically; its
+id is derived from the recipe's source, transforms and train sections, so rerunning resumes
+the same run (`fresh=True` starts over). Export then takes the weights with
+`restore_trained(network, recipe)`: the best checkpoint by dev Spearman (or the last).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tfhub_kit.errors import RecipeError, TrainError
+from tfhub_kit.layout import ModelLayout, sha256_file, write_json_atomic
+from tfhub_kit.recipe import Recipe, load_recipe
+
+Progress = Callable[[str], None]
+TRAIN_FILE = "train.json"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    summary: dict[str, Any]
+    """What train.json records."""
+    network: Any
+    """The trained network, in the strategy's scope (its final, not best, weights)."""
+
+
+def run_id(recipe: Recipe) -> str:
+    """`<name>-<hash>`: stable for the same source, transforms and train settings."""
+    key = repr((recipe.source, recipe.transforms, recipe.train, recipe.export.embedding))
+    return f"{recipe.model.name}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+
+
+def train_recipe(
+    recipe_dir: str | Path, *, out_dir: str | Path = "build", fresh: bool = False, progress: Progress | None = None
+) -> TrainResult:
+    """Train the recipe's network as its `train:` section says (the by-name entry point)."""
+    recipe = load_recipe(recipe_dir)
+    if recipe.train is None:
+        raise RecipeError(
+            recipe.file, "train", "the recipe has no train section", allowed="a train: section", show_value=False
+        )
+    from tfhub_kit.train.strategy import check_batch_sizes, is_chief, make_strategy
+
+    strategy = make_strategy(recipe.train, recipe_file=recipe.file)  # before any other TF work
+    check_batch_sizes(recipe, strategy.num_replicas_in_sync)
+    chief = is_chief(strategy)
+    say = progress if (progress and chief) else (lambda _msg: None)
+    layout = ModelLayout.for_recipe(out_dir, recipe)
+    run_dir = layout.run(run_id(recipe))
+    if fresh and chief and run_dir.exists():
+        say(f"--fresh: removing {run_dir}")
+        shutil.rmtree(run_dir)
+    summary, network = train_in_strategy(recipe, strategy, out_dir=out_dir, run_dir=run_dir, chief=chief, progress=say)
+    return TrainResult(run_dir, summary, network)
+
+
+def train_in_strategy(
+    recipe: Recipe,
+    strategy: Any,
+    *,
+    out_dir: str | Path,
+    run_dir: Path,
+    chief: bool,
+    progress: Progress | None = None,
+) -> tuple[dict[str, Any], Any]:
+    """Build the network inside `strategy.scope()`, train it, write train.json (chief);
+    returns the report and the trained network."""
+    import keras
+    import tensorflow as tf
+
+    from tfhub_kit.build import build_model
+    from tfhub_kit.networks import embedding_settings, inspect_source
+    from tfhub_kit.tokenizers import build_preprocessor
+    from tfhub_kit.train.data import dataset_function, load_tasks
+    from tfhub_kit.train.loop import BEST_DIR, CKPT_DIR, Trainer, fit
+    from tfhub_kit.train.strategy import resolve_kind
+
+    say = progress or (lambda _msg: None)
+    train = recipe.train
+    assert train is not None
+    pooling, normalize = embedding_settings(recipe, inspect_source(recipe))
+    tasks = load_tasks(
+        recipe,
+        teacher=_teacher_fn(
+            recipe, ModelLayout.for_recipe(out_dir, recipe).cache, pooling=pooling, normalize=normalize, progress=say
+        ),
+        progress=say,
+    )
+    total_steps = train.steps or _epoch_steps(tasks, train.epochs or 1.0)
+    say(
+        f"training {recipe.handle} for {total_steps:,} steps on {resolve_kind(train)} "
+        f"({strategy.num_replicas_in_sync} replica{'s' if strategy.num_replicas_in_sync > 1 else ''}): "
+        + ", ".join(f"{t.name} ({t.rows:,} rows)" for t in tasks)
+    )
+    keras.utils.set_random_seed(train.seed)
+    if train.precision == "bfloat16":
+        keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+    try:
+        with strategy.scope(), build_model(recipe, out_dir=out_dir, progress=say, static=False) as built:
+            network = built.network
+            _check_teacher_width(recipe, tasks, network.hidden_dim)
+            trainer = Trainer(
+                network, tasks, strategy, train, total_steps=total_steps, pooling=pooling, normalize=normalize
+            )
+            preprocessor = build_preprocessor(built.source.tokenizer, train.seq_length)
+            evaluator = _evaluator(recipe, network, built.source.tokenizer, pooling) if train.eval_every else None
+            summary = fit(
+                trainer,
+                lambda start: dataset_function(
+                    tasks, preprocessor, seed=train.seed, start_step=start, stop_step=total_steps
+                ),
+                total_steps=total_steps,
+                run_dir=run_dir,
+                chief=chief,
+                evaluator=evaluator,
+                progress=say,
+            )
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    best = run_dir / CKPT_DIR / BEST_DIR
+    report = {
+        "run_id": run_dir.name,
+        "recipe": {"file": str(recipe.file), "sha256": recipe.sha256},
+        "strategy": resolve_kind(train),
+        "replicas": strategy.num_replicas_in_sync,
+        "settings": json.loads(json.dumps(asdict(train), default=str)),
+        "objectives": [t.describe() for t in tasks],
+        **summary,
+        "checkpoints": {
+            "last": tf.train.latest_checkpoint(str(run_dir / CKPT_DIR)),
+            "best": tf.train.latest_checkpoint(str(best)) if best.is_dir() else None,
+        },
+        "finished": True,
+    }
+    if chief:
+        write_json_atomic(run_dir / TRAIN_FILE, report)
+        say(f"wrote {run_dir / TRAIN_FILE}; TensorBoard: tensorboard --logdir {run_dir / 'logs'}")
+    return report, network
+
+
+def restore_trained(
+    network: Any, recipe: Recipe, *, out_dir: str | Path = "build", progress: Progress | None = None
+) -> dict[str, Any]:
+    """Load the finished run's selected checkpoint (best, else last) into `network`; returns
+    what the manifest records about the training."""
+    import tensorflow as tf
+
+    assert recipe.train is not None
+    say = progress or (lambda _msg: None)
+    run_dir = ModelLayout.for_recipe(out_dir, recipe).run(run_id(recipe))
+    report_file = run_dir / TRAIN_FILE
+    if not report_file.is_file():
+        raise TrainError(
+            f"{recipe.file}: this recipe trains its network, and no finished run is at {run_dir}; "
+            f"run `tfhub-kit train {recipe.folder}` first"
+        )
+    report = json.loads(report_file.read_text())
+    ckpts = report["checkpoints"]
+    which = "best" if recipe.train.select == "best" and ckpts.get("best") else "last"
+    path = ckpts[which]
+    say(f"restoring the {which} checkpoint of run {report['run_id']}: {path}")
+    tf.train.Checkpoint(model=network.backbone).read(path).expect_partial().assert_existing_objects_matched()
+    return {
+        "run_id": report["run_id"],
+        "checkpoint": which,
+        "checkpoint_path": path,
+        "step": int(path.rsplit("-", 1)[1]),
+        "steps": report["steps"],
+        "strategy": report["strategy"],
+        "replicas": report["replicas"],
+        "objectives": report["objectives"],
+        "final_losses": report["final_losses"],
+        "best": report["best"],
+    }
+
+
+def _epoch_steps(tasks: list[Any], epochs: float) -> int:
+    return max(1, int(epochs * max(t.rows / t.batch_size for t in tasks)))
+
+
+def _teacher_fn(
+    recipe: Recipe, cache_dir: Path, *, pooling: str, normalize: bool, progress: Progress
+) -> Callable[[int, str, list[str]], np.ndarray]:
+    """Resolve a distill objective's `teacher` and return its (cached) vectors."""
+    from tfhub_kit.teacher import cached_vectors, network_embedder, saved_model_embedder
+
+    seq_length = recipe.train.seq_length if recipe.train else recipe.export.seq_length
+
+    def vectors(index: int, teacher: str, sentences: list[str]) -> np.ndarray:
+        field = f"train.objectives[{index}].distill.teacher"
+        if teacher == "source":
+            from tfhub_kit.networks import inspect_source, load_network
+
+            source = inspect_source(recipe)
+            key = ["source", *(sha256_file(p) for p in source.files), pooling, str(normalize), str(seq_length)]
+
+            def make() -> Any:
+                return network_embedder(
+                    load_network(source), source.tokenizer, seq_length=seq_length, pooling=pooling, normalize=normalize
+                )
+
+        elif recipe.data_path(teacher).is_dir():
+            folder = recipe.data_path(teacher)
+            if (folder / "embedding" / "saved_model.pb").is_file():
+                folder = folder / "embedding"
+            if not (folder / "saved_model.pb").is_file():
+                raise RecipeError(
+                    recipe.file,
+                    field,
+                    f"folder {folder} holds no SavedModel",
+                    allowed="source, a build folder or embedding/ SavedModel, or a TF Hub handle/URL",
+                    value=teacher,
+                )
+            key = ["saved_model", sha256_file(folder / "saved_model.pb"), *_variables_hash(folder)]
+
+            def make() -> Any:
+                return saved_model_embedder(str(folder))
+
+        elif "://" in teacher or teacher.startswith(("gs:", "https:")):
+            key = ["hub", teacher]
+
+            def make() -> Any:
+                return saved_model_embedder(teacher)
+
+        else:
+            raise RecipeError(
+                recipe.file,
+                field,
+                "is not 'source', an existing folder or a URL",
+                allowed="source, a build folder or embedding/ SavedModel (relative to the recipe), or a TF Hub URL",
+                value=teacher,
+            )
+        return cached_vectors(make, sentences, cache_dir=cache_dir, key=key, progress=progress)
+
+    return vectors
+
+
+def _variables_hash(folder: Path) -> list[str]:
+    index = folder / "variables" / "variables.index"
+    return [sha256_file(index)] if index.is_file() else []
+
+
+def _check_teacher_width(recipe: Recipe, tasks: list[Any], width: int) -> None:
+    for task in tasks:
+        if task.kind == "distill" and task.columns["target"].shape[1] != width:
+            index = next(i for i, s in enumerate(recipe.train.objectives) if s.name == "distill")  # type: ignore[union-attr]
+            raise RecipeError(
+                recipe.file,
+                f"train.objectives[{index}].distill.teacher",
+                f"the teacher's vectors have {task.columns['target'].shape[1]} dimensions and the student's "
+                f"{width}; distillation by MSE needs the same width",
+                allowed=f"a teacher with {width}-dimensional vectors",
+                value=task.options["teacher"],
+            )
+
+
+def _evaluator(recipe: Recipe, network: Any, tokenizer: Any, pooling: str) -> Any:
+    """Spearman x100 of cosine similarity on the recipe's evaluate.sts sets."""
+    from tfhub_kit.datasets import read_sts
+    from tfhub_kit.evaluate import cosine_rows, spearman
+    from tfhub_kit.teacher import network_embedder, teacher_vectors
+    from tfhub_kit.train.loop import Evaluator
+
+    sets = [(s.name, read_sts(recipe.data_path(s.path), s.format)) for s in recipe.evaluate.sts]
+    if not sets:
+        raise RecipeError(
+            recipe.file, "train.eval_every", "needs dev sets to score", allowed="evaluate.sts sets", show_value=False
+        )
+    embed = network_embedder(network, tokenizer, seq_length=recipe.export.seq_length, pooling=pooling, normalize=False)
+
+    def score() -> dict[str, float]:
+        out = {}
+        for name, (first, second, gold) in sets:
+            sims = cosine_rows(teacher_vectors(embed, first), teacher_vectors(embed, second))
+            out[name] = 100 * spearman(sims, gold)
+        return out
+
+    return Evaluator(score)

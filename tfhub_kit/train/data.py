@@ -1,0 +1,219 @@
+"""Training data: the recipe's objectives read into tasks, and the tf.data pipeline that feeds
+them with fixed shapes, tokenized in-graph by the export's own preprocessor.
+
+    tasks = load_tasks(recipe, student_dim=384, progress=print)
+    dataset_fn = dataset_function(tasks, preprocessor, seed=0, start_step=0, stop_step=1000)
+    iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
+
+Which rows make up global batch `s` of a task is a pure function of (seed, task, s): the
+rows are read in a fresh permutation each epoch, batch `s` takes stream positions
+`[s * B, (s + 1) * B)`. So a resumed run reads exactly what an uninterrupted one would, and
+each input pipeline (one per worker) takes its own contiguous share of every global batch:
+two workers see the same global batches as one process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tfhub_kit.datasets import read_nli_triples, read_parallel, read_sts, read_text
+from tfhub_kit.errors import RecipeError
+from tfhub_kit.layout import sha256_file
+from tfhub_kit.recipe import Recipe, TextFile
+
+Progress = Callable[[str], None]
+TeacherFn = Callable[[int, str, list[str]], np.ndarray]
+"""(objective index, teacher spec, sentences) -> the teacher's vectors of the sentences."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """One loss term: its rows (text columns as numpy string arrays, float columns), its
+    global batch size and weight, and the files it read (path -> sha256)."""
+
+    name: str
+    kind: str  # distill | nli | unsup | sts
+    columns: dict[str, np.ndarray]
+    batch_size: int
+    weight: float
+    options: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return len(next(iter(self.columns.values())))
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "rows": self.rows,
+            "batch_size": self.batch_size,
+            "weight": self.weight,
+            **self.options,
+            "files": self.files,
+        }
+
+
+def load_tasks(recipe: Recipe, *, teacher: TeacherFn, progress: Progress | None = None) -> list[Task]:
+    """Read every objective's data; distillation targets come from `teacher`."""
+    assert recipe.train is not None
+    say = progress or (lambda _msg: None)
+    tasks: list[Task] = []
+    for i, step in enumerate(recipe.train.objectives):
+        obj = step.settings
+        batch = obj.batch_size or recipe.train.global_batch_size
+        where = f"train.objectives[{i}].{step.name}"
+        if step.name == "distill":
+            texts, sources = [], []
+            files: dict[str, str] = {}
+            for item in obj.sentences:
+                rows = _read_text(recipe, item, files)
+                texts += rows
+                sources += rows
+            for pair in obj.parallel:
+                src_path, tgt_path = recipe.data_path(pair.source), recipe.data_path(pair.target)
+                src, tgt = read_parallel(src_path, tgt_path)
+                src, tgt = src[: pair.max_rows], tgt[: pair.max_rows]
+                files[str(src_path)], files[str(tgt_path)] = sha256_file(src_path), sha256_file(tgt_path)
+                texts += src + tgt
+                sources += src + src
+            unique = list(dict.fromkeys(sources))
+            say(f"{where}: {len(texts):,} rows, teacher {obj.teacher!r} on {len(unique):,} sentences")
+            vectors = teacher(i, obj.teacher, unique)
+            row_of = {s: r for r, s in enumerate(unique)}
+            targets = vectors[[row_of[s] for s in sources]]
+            tasks.append(
+                Task(
+                    "distill",
+                    "distill",
+                    {"text": _strings(texts), "target": targets.astype(np.float32)},
+                    batch,
+                    obj.weight,
+                    {"teacher": obj.teacher},
+                    files,
+                )
+            )
+        elif step.name == "contrastive":
+            options = {"temperature": obj.temperature}
+            if obj.nli:
+                files = {}
+                triples = [t for item in obj.nli for t in _read_nli(recipe, item, files)]
+                columns = {
+                    k: _strings([t[j] for t in triples]) for j, k in enumerate(("anchor", "positive", "negative"))
+                }
+                tasks.append(Task("contrastive_nli", "nli", columns, batch, obj.weight, options, files))
+            if obj.sentences:
+                files = {}
+                texts = [t for item in obj.sentences for t in _read_text(recipe, item, files)]
+                tasks.append(
+                    Task("contrastive_unsup", "unsup", {"text": _strings(texts)}, batch, obj.weight, options, files)
+                )
+        else:
+            files = {}
+            first, second, scores = [], [], []
+            for item in obj.data:
+                path = recipe.data_path(item.path)
+                a, b, s = read_sts(path, item.format)
+                first += a[: item.max_rows]
+                second += b[: item.max_rows]
+                scores += s[: item.max_rows]
+                files[str(path)] = sha256_file(path)
+            columns = {"first": _strings(first), "second": _strings(second), "score": np.asarray(scores, np.float32)}
+            options = {"loss": obj.loss, **({"scale": obj.scale} if obj.loss == "cosent" else {})}
+            tasks.append(Task("sts", "sts", columns, batch, obj.weight, options, files))
+    for task in tasks:
+        if task.rows == 0:
+            raise RecipeError(recipe.file, f"train.objectives ({task.name})", "its data files hold no usable rows")
+    return _unique_names(tasks)
+
+
+def batch_indices(rows: int, batch: int, seed: int, start_step: int, stop_step: int) -> np.ndarray:
+    """Row indices [stop_step - start_step, batch] of global batches start..stop-1: stream
+    position p reads row perm_e[p % rows] of epoch e = p // rows, each epoch its own
+    permutation seeded by (seed, e)."""
+    positions = np.arange(start_step * batch, stop_step * batch, dtype=np.int64)
+    epochs, offsets = positions // rows, positions % rows
+    out = np.empty_like(positions)
+    for epoch in np.unique(epochs):
+        perm = np.random.default_rng([seed, int(epoch)]).permutation(rows)
+        at = epochs == epoch
+        out[at] = perm[offsets[at]]
+    return out.reshape(stop_step - start_step, batch).astype(np.int32)
+
+
+def dataset_function(
+    tasks: list[Task], preprocessor: Any, *, seed: int, start_step: int, stop_step: int
+) -> Callable[[Any], Any]:
+    """`input_context -> tf.data.Dataset` of per-replica batches (a dict per task) for
+    `strategy.distribute_datasets_from_function`."""
+    import tensorflow as tf
+
+    def make(ctx: Any) -> Any:
+        parts = {}
+        for t_index, task in enumerate(tasks):
+            share = task.batch_size // ctx.num_input_pipelines
+            per_replica = ctx.get_per_replica_batch_size(task.batch_size)
+            first = ctx.input_pipeline_id * share
+            idx = batch_indices(task.rows, task.batch_size, seed + 1000 * t_index, start_step, stop_step)
+            mine = idx[:, first : first + share].reshape(-1)
+            ds = tf.data.Dataset.from_tensor_slices(mine).batch(per_replica, drop_remainder=True)
+            parts[task.name] = ds.map(_featurizer(task, preprocessor, per_replica), num_parallel_calls=tf.data.AUTOTUNE)
+        options = tf.data.Options()
+        options.deterministic = True
+        return tf.data.Dataset.zip(parts).prefetch(2).with_options(options)
+
+    return make
+
+
+def _featurizer(task: Task, preprocessor: Any, batch: int) -> Callable[[Any], dict[str, Any]]:
+    import tensorflow as tf
+
+    seq = preprocessor.seq_length
+    columns = {k: tf.constant(v) for k, v in task.columns.items()}
+
+    def ids(text: Any) -> dict[str, Any]:
+        out = preprocessor(text)
+        return {k: tf.ensure_shape(v, [batch, seq]) for k, v in out.items()}
+
+    def featurize(rows: Any) -> dict[str, Any]:
+        feats = {}
+        for key, column in columns.items():
+            values = tf.gather(column, rows)
+            feats[key] = (
+                ids(values) if column.dtype == tf.string else tf.ensure_shape(values, [batch, *column.shape[1:]])
+            )
+        return feats
+
+    return featurize
+
+
+def _read_text(recipe: Recipe, item: TextFile, files: dict[str, str]) -> list[str]:
+    path = recipe.data_path(item.path)
+    files[str(path)] = sha256_file(path)
+    return read_text(path, item.format)[: item.max_rows]
+
+
+def _read_nli(recipe: Recipe, item: TextFile, files: dict[str, str]) -> list[tuple[str, str, str]]:
+    path = recipe.data_path(item.path)
+    files[str(path)] = sha256_file(path)
+    return read_nli_triples(path, item.format)[: item.max_rows]
+
+
+def _strings(values: list[str]) -> np.ndarray:
+    return np.asarray([v.encode("utf-8") for v in values], dtype=object)
+
+
+def _unique_names(tasks: list[Task]) -> list[Task]:
+    counts: dict[str, int] = {}
+    out = []
+    for task in tasks:
+        n = counts.get(task.name, 0)
+        counts[task.name] = n + 1
+        out.append(dataclasses.replace(task, name=f"{task.name}_{n + 1}") if n else task)
+    return out

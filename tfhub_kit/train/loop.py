@@ -1,0 +1,306 @@
+"""The training loop, split the Orbit way: `Trainer` owns the step (losses, gradients,
+optimizer, all inside `strategy.run`), `fit` owns the outer loop (checkpoints and resume,
+evaluation and the best checkpoint, progress, TensorBoard).
+
+    summary = fit(trainer, strategy, dataset_fn, run_dir=..., evaluator=..., progress=print)
+
+Losses are scaled so that summing over replicas gives the mean over the global batch;
+gradients are all-reduced, clipped by global norm and applied once per step, so N replicas
+compute what one would on the same global batch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from tfhub_kit.errors import TrainError
+from tfhub_kit.layout import write_json_atomic
+from tfhub_kit.networks import Network, pool
+from tfhub_kit.recipe import OptimizerSection, TrainSection
+from tfhub_kit.train import objectives
+from tfhub_kit.train.data import Task
+
+Progress = Callable[[str], None]
+STATE_FILE = "state.json"
+CKPT_DIR = "ckpt"
+BEST_DIR = "best"
+LOGS_DIR = "logs"
+
+
+def make_schedule(settings: OptimizerSection, total_steps: int) -> Any:
+    """Linear warm-up to the peak learning rate, then linear or cosine decay to zero at
+    `total_steps` (or constant)."""
+    import keras
+
+    peak, warmup, decay = settings.learning_rate, settings.warmup_steps, settings.decay
+
+    class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step: Any) -> Any:
+            step = tf.cast(step, tf.float32)
+            warm = peak * (step + 1.0) / max(warmup, 1)
+            progress = tf.clip_by_value((step - warmup) / max(total_steps - warmup, 1), 0.0, 1.0)
+            if decay == "linear":
+                after = peak * (1.0 - progress)
+            elif decay == "cosine":
+                after = peak * 0.5 * (1.0 + tf.cos(math.pi * progress))
+            else:
+                after = tf.constant(peak, tf.float32)
+            return tf.where(step < warmup, warm, after)
+
+        def get_config(self) -> dict[str, Any]:
+            return {"peak": peak, "warmup": warmup, "decay": decay, "total_steps": total_steps}
+
+    return WarmupDecay()
+
+
+class Trainer:
+    """The train step: every task's loss on its batch, weighted and summed, one update."""
+
+    def __init__(
+        self,
+        network: Network,
+        tasks: list[Task],
+        strategy: Any,
+        settings: TrainSection,
+        *,
+        total_steps: int,
+        pooling: str,
+        normalize: bool,
+    ) -> None:
+        import keras
+
+        self.network, self.tasks, self.strategy, self.settings = network, tasks, strategy, settings
+        self.pooling, self.normalize = pooling, normalize
+        self.schedule = make_schedule(settings.optimizer, total_steps)
+        with strategy.scope():
+            self.optimizer = keras.optimizers.AdamW(
+                learning_rate=self.schedule, weight_decay=settings.optimizer.weight_decay
+            )
+            self.optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+            self.optimizer.build(network.trainable_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        compute = self._compute
+        self.compute = tf.function(compute, jit_compile=True) if settings.jit_compile else compute
+        self.train_loop = tf.function(self._train_loop)
+
+    # --- per replica ---------------------------------------------------------------
+
+    def _embed(self, ids: dict[str, Any]) -> Any:
+        out = self.network(ids, training=True)
+        return tf.cast(pool(out, ids["input_mask"], pooling=self.pooling, normalize=False), tf.float32)
+
+    def _loss(self, task: Task, batch: dict[str, Any]) -> Any:
+        """The task's loss on this replica's batch, scaled for summing over replicas."""
+        replicas = self.strategy.num_replicas_in_sync
+        if task.kind == "distill":
+            vec = self._embed(batch["text"])
+            if self.normalize:
+                vec = tf.math.l2_normalize(vec, axis=-1)
+            return tf.reduce_sum(objectives.distill_mse(vec, batch["target"])) / task.batch_size
+        if task.kind == "sts":
+            both = self._embed(_concat([batch["first"], batch["second"]]))
+            a, b = tf.split(both, 2)
+            if task.options["loss"] == "cosent":
+                return objectives.cosent(a, b, batch["score"], task.options["scale"]) / replicas
+            return tf.reduce_sum(objectives.cosine_mse(a, b, batch["score"])) / task.batch_size
+        temperature = task.options["temperature"]
+        if task.kind == "nli":
+            vecs = self._embed(_concat([batch["anchor"], batch["positive"], batch["negative"]]))
+            a, p, n = tf.split(vecs, 3)
+            return objectives.info_nce(a, p, n, temperature) / replicas
+        vecs = self._embed(_concat([batch["text"], batch["text"]]))  # dropout makes the two views differ
+        a, p = tf.split(vecs, 2)
+        return objectives.info_nce(a, p, None, temperature) / replicas
+
+    def _compute(self, batch: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
+        variables = [v.value for v in self.network.trainable_variables]
+        with tf.GradientTape() as tape:
+            losses = {task.name: self._loss(task, batch[task.name]) for task in self.tasks}
+            total = tf.add_n([task.weight * losses[task.name] for task in self.tasks])
+        return losses, tape.gradient(total, variables)
+
+    def _replica_step(self, batch: dict[str, Any]) -> dict[str, Any]:
+        losses, grads = self.compute(batch)
+        # Variables no loss reaches (BERT's pooler under mean pooling) are left alone,
+        # weight decay included.
+        pairs = [(g, v) for g, v in zip(grads, self.network.trainable_variables) if g is not None]
+        # Embedding gradients come as IndexedSlices with repeated rows; dense, they sum the
+        # repeats, so the global norm (and the clipping) is that of the true gradient.
+        grads = [tf.convert_to_tensor(g) for g, _ in pairs]
+        variables = [v for _, v in pairs]
+        ctx = tf.distribute.get_replica_context()
+        replicas = self.strategy.num_replicas_in_sync
+        if replicas > 1:
+            grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        if self.settings.optimizer.clip_norm:
+            grads, _ = tf.clip_by_global_norm(grads, self.settings.optimizer.clip_norm)
+        if replicas > 1:  # the optimizer sums over replicas again
+            grads = [g / replicas for g in grads]
+        self.optimizer.apply_gradients(zip(grads, variables))
+        self.step.assign_add(1)
+        return losses
+
+    # --- across replicas ------------------------------------------------------------
+
+    def _train_loop(self, iterator: Any, num_steps: Any) -> dict[str, Any]:
+        """`num_steps` steps inside one tf.function (what keeps a TPU busy); returns the
+        mean of each loss over them."""
+        names = [task.name for task in self.tasks]
+        sums = tf.zeros([len(names)])
+        for _ in tf.range(num_steps):
+            per_replica = self.strategy.run(self._replica_step, args=(next(iterator),))
+            reduce = self.strategy.reduce
+            sums += tf.stack([reduce(tf.distribute.ReduceOp.SUM, per_replica[n], axis=None) for n in names])
+        means = sums / tf.cast(num_steps, tf.float32)
+        return {name: means[i] for i, name in enumerate(names)}
+
+    def tracing_counts(self) -> dict[str, int]:
+        """How often the loop and the (XLA) gradient function were traced."""
+        counts = {"train_loop": self.train_loop.experimental_get_tracing_count()}
+        if self.settings.jit_compile:
+            counts["compute"] = self.compute.experimental_get_tracing_count()
+        return counts
+
+    def checkpoint(self) -> Any:
+        """Model, optimizer, step and the dropout generators' state: all a resume needs."""
+        backbone = self.network.backbone
+        rng = [v for v in backbone.variables if "seed_generator" in v.path]
+        return tf.train.Checkpoint(model=backbone, optimizer=self.optimizer, step=self.step, rng=rng)
+
+
+@dataclass
+class Evaluator:
+    """Scores the network on dev STS sets: {name: Spearman x100}."""
+
+    score: Callable[[], dict[str, float]]
+
+
+def fit(
+    trainer: Trainer,
+    dataset_fn: Callable[[int], Callable[[Any], Any]],
+    *,
+    total_steps: int,
+    run_dir: Path,
+    chief: bool,
+    evaluator: Evaluator | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Train to `total_steps`, resuming from the run's latest checkpoint; returns the summary
+    fields the run's train.json records. `dataset_fn(start_step)` gives the input function."""
+    say = progress if (progress and chief) else (lambda _msg: None)
+    settings, strategy = trainer.settings, trainer.strategy
+    ckpt_dir = run_dir / CKPT_DIR
+    write_dir = ckpt_dir if chief else Path(tempfile.mkdtemp(prefix="tfhub-kit-worker-ckpt-"))
+    ckpt = trainer.checkpoint()
+    manager = tf.train.CheckpointManager(ckpt, str(write_dir), max_to_keep=2, step_counter=trainer.step)
+    best_ckpt = tf.train.Checkpoint(model=trainer.network.backbone, step=trainer.step)
+    best_manager = tf.train.CheckpointManager(best_ckpt, str(write_dir / BEST_DIR), max_to_keep=1)
+    state = {"best": None, "evals": [], "losses": []}
+    latest = tf.train.latest_checkpoint(str(ckpt_dir))
+    if latest:
+        ckpt.restore(latest).assert_consumed()
+        state_file = ckpt_dir / STATE_FILE
+        if state_file.is_file():
+            state = json.loads(state_file.read_text())
+        done = int(trainer.step.numpy())
+        state["evals"] = [e for e in state["evals"] if e["step"] <= done]
+        state["losses"] = [e for e in state["losses"] if e["step"] <= done]
+        say(f"resuming from step {int(trainer.step.numpy())} ({latest})")
+    start = int(trainer.step.numpy())
+    if start > total_steps:
+        raise TrainError(f"{run_dir}: the checkpoint is at step {start}, past this recipe's {total_steps} steps")
+    writer = tf.summary.create_file_writer(str(run_dir / LOGS_DIR)) if chief else tf.summary.create_noop_writer()
+    iterator = iter(strategy.distribute_datasets_from_function(dataset_fn(start)))
+    examples_per_step = sum(t.batch_size for t in trainer.tasks)
+    marks = [settings.log_every, settings.checkpoint_every] + (
+        [settings.eval_every] if evaluator and settings.eval_every else []
+    )
+    step = start
+    t0 = time.perf_counter()
+    window_start, window_steps = t0, 0
+    while step < total_steps:
+        n = min(total_steps, *(step + m - step % m for m in marks)) - step
+        losses = {k: float(v) for k, v in trainer.train_loop(iterator, tf.constant(n, tf.int64)).items()}
+        step += n
+        window_steps += n
+        if not all(np.isfinite(v) for v in losses.values()):
+            raise TrainError(f"{run_dir}: a loss is not finite at step {step}: {losses}; lower the learning rate")
+        now = time.perf_counter()
+        if step % settings.log_every == 0 or step == total_steps:
+            rate = window_steps / max(now - window_start, 1e-9)
+            lr = float(trainer.schedule(step))
+            eta = (total_steps - step) / max(rate, 1e-9)
+            say(
+                f"step {step}/{total_steps}  {rate:.2f} steps/s  {rate * examples_per_step:.1f} examples/s  "
+                f"ETA {_duration(eta)}  lr {lr:.3g}  " + "  ".join(f"{k} {v:.4f}" for k, v in losses.items())
+            )
+            with writer.as_default(step=step):
+                for name, value in losses.items():
+                    tf.summary.scalar(f"loss/{name}", value)
+                tf.summary.scalar("loss/total", sum(t.weight * losses[t.name] for t in trainer.tasks))
+                tf.summary.scalar("learning_rate", lr)
+                tf.summary.scalar("throughput/steps_per_second", rate)
+                tf.summary.scalar("throughput/examples_per_second", rate * examples_per_step)
+            state["losses"].append({"step": step, **losses})
+            window_start, window_steps = now, 0
+        evaluated = False
+        if evaluator and settings.eval_every and (step % settings.eval_every == 0 or step == total_steps):
+            scores = evaluator.score()
+            evaluated = True
+            main = float(np.mean(list(scores.values())))
+            state["evals"].append({"step": step, **scores})
+            new_best = state["best"] is None or main > state["best"]["score"]
+            say(
+                f"eval at step {step}: "
+                + "  ".join(f"{k} {v:.2f}" for k, v in scores.items())
+                + ("  (new best)" if new_best else "")
+            )
+            with writer.as_default(step=step):
+                for name, value in scores.items():
+                    tf.summary.scalar(f"eval/{name}/spearman", value)
+            if new_best:
+                best_manager.save(checkpoint_number=step)
+                state["best"] = {"step": step, "score": main, "scores": scores}
+            if chief:
+                write_json_atomic(ckpt_dir / STATE_FILE, state)
+        if step % settings.checkpoint_every == 0 or step == total_steps:
+            manager.save(checkpoint_number=step)
+            if chief:
+                write_json_atomic(ckpt_dir / STATE_FILE, state)
+            say(f"checkpoint at step {step}" + (" (after eval)" if evaluated else ""))
+        writer.flush()
+        if window_steps == 0:  # throughput counts training time only
+            window_start = time.perf_counter()
+    if not chief:
+        shutil.rmtree(write_dir, ignore_errors=True)
+    return {
+        "steps": total_steps,
+        "resumed_from_step": start,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "final_losses": state["losses"][-1] if state["losses"] else None,
+        "evals": state["evals"],
+        "best": state["best"],
+        "tracing_counts": trainer.tracing_counts(),
+    }
+
+
+def _concat(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    return {k: tf.concat([p[k] for p in parts], axis=0) for k in parts[0]}
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return (
+        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    )
