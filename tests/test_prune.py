@@ -67,9 +67,7 @@ def test_pruned_minilm_is_exact_on_kept_tokens(en_small_build, minilm_build):
     manifest = en_small_build.read_manifest()
     (step,) = manifest.transforms["steps"]
     assert step["vocab_size_before"] == 30522 and step["vocab_size_after"] == manifest.vocab_size < 21000
-    assert step["parameters_after"]["total"] == step["parameters_before"]["total"] - 384 * (
-        30522 - manifest.vocab_size
-    )
+    assert step["parameters_after"]["total"] == step["parameters_before"]["total"] - 384 * (30522 - manifest.vocab_size)
     assert manifest.saved_models["encoder"]["parameters"] == step["parameters_after"]
     assert step["languages"]["en"]["lines"] == 45046 and step["languages"]["en"]["token_coverage"] == 1.0
 

@@ -86,8 +86,14 @@ def read_nli_triples(path: str | Path, fmt: str) -> list[tuple[str, str, str]]:
 
 
 def read_text(path: str | Path, fmt: str = "lines") -> list[str]:
-    """Non-empty texts: one per line (`lines`), or the review column of NSMC's TSV (`nsmc_tsv`)."""
-    if fmt == "lines":
+    """Non-empty texts: one per line (`lines`), the review column of NSMC's TSV (`nsmc_tsv`),
+    or every distinct sentence of an STS or NLI file, in file order."""
+    if fmt in STS_FORMATS:
+        first, second, _ = read_sts(path, fmt)
+        texts = list(dict.fromkeys(s for pair in zip(first, second) for s in pair))
+    elif fmt in NLI_FORMATS:
+        texts = list(dict.fromkeys(s for t in read_nli_triples(path, fmt) for s in t))
+    elif fmt == "lines":
         texts = read_lines(path)
     elif fmt == "nsmc_tsv":
         with open(path, newline="", encoding="utf-8") as f:
@@ -95,18 +101,29 @@ def read_text(path: str | Path, fmt: str = "lines") -> list[str]:
             next(reader)
             texts = [row[1] for row in reader if len(row) > 1]
     else:
-        raise RecipeError(path, "format", "unknown text format", allowed=", ".join(TEXT_FORMATS), value=fmt)
+        allowed = ", ".join(TEXT_FORMATS + STS_FORMATS + NLI_FORMATS)
+        raise RecipeError(path, "format", "unknown text format", allowed=allowed, value=fmt)
     return [t.strip() for t in texts if t.strip()]
 
 
-def read_parallel(source: str | Path, target: str | Path) -> tuple[list[str], list[str]]:
-    """Two line-aligned files (a sentence and its translation per line); both must have the
-    same number of lines. Pairs with an empty side are dropped."""
-    a, b = read_lines(source), read_lines(target)
+def read_parallel(
+    source: str | Path, target: str | Path, source_format: str = "lines", target_format: str = "lines"
+) -> tuple[list[str], list[str]]:
+    """Two row-aligned files (a sentence and its translation per row): plain lines, or STS
+    files whose rows are translations (each row gives its two sentences). Both must have the
+    same number of rows. Pairs with an empty side are dropped."""
+    a, b = _aligned_sentences(source, source_format), _aligned_sentences(target, target_format)
     if len(a) != len(b):
-        raise RecipeError(target, "(lines)", f"has {len(b)} lines but {source} has {len(a)}; they must align")
+        raise RecipeError(target, "(rows)", f"gives {len(b)} sentences but {source} gives {len(a)}; they must align")
     kept = [(x.strip(), y.strip()) for x, y in zip(a, b) if x.strip() and y.strip()]
     return [x for x, _ in kept], [y for _, y in kept]
+
+
+def _aligned_sentences(path: str | Path, fmt: str) -> list[str]:
+    if fmt in STS_FORMATS:
+        first, second, _ = read_sts(path, fmt)
+        return [s for pair in zip(first, second) for s in pair]
+    return read_lines(path)
 
 
 def read_lines(path: str | Path) -> list[str]:

@@ -162,11 +162,35 @@ class StaticSection:
 
 
 @dataclass(frozen=True)
+class TextFile:
+    """A data file for training: `path` relative to the recipe, its `format`, and at most
+    `max_rows` rows from its start (all by default)."""
+
+    path: str = field(metadata={"check": "nonempty"})
+    format: Literal["lines", "nsmc_tsv", "stsb_csv", "korsts_tsv", "kornli_tsv", "klue_json"] = "lines"
+    max_rows: int | None = field(default=None, metadata={"check": "positive"})
+
+
+@dataclass(frozen=True)
+class ExtendVocabSection:
+    """Add the word pieces a language needs: learn a `size`-token WordPiece vocabulary from
+    `corpora` (normalised as the model's tokenizer does), or take a learned one from `vocab`
+    (a file, one token per line, e.g. from `tfhub-kit vocab learn`), and append the tokens
+    the model's vocabulary lacks; their embedding rows start as the mean of their
+    characters' rows."""
+
+    corpora: tuple[TextFile, ...] = ()
+    vocab: str | None = None
+    size: int = field(default=8000, metadata={"check": "positive"})
+
+
+@dataclass(frozen=True)
 class TransformStep:
     """One entry of `transforms:`; exactly one key is set."""
 
     prune_vocab: PruneVocabSection | None = None
     prune_layers: PruneLayersSection | None = None
+    extend_vocab: ExtendVocabSection | None = None
     static: StaticSection | None = None
 
     @property
@@ -179,21 +203,15 @@ class TransformStep:
 
 
 @dataclass(frozen=True)
-class TextFile:
-    """A data file for training: `path` relative to the recipe, its `format`, and at most
-    `max_rows` rows from its start (all by default)."""
-
-    path: str = field(metadata={"check": "nonempty"})
-    format: Literal["lines", "nsmc_tsv", "stsb_csv", "korsts_tsv", "kornli_tsv", "klue_json"] = "lines"
-    max_rows: int | None = field(default=None, metadata={"check": "positive"})
-
-
-@dataclass(frozen=True)
 class ParallelFiles:
-    """Two line-aligned files: sentences and their translations."""
+    """Two row-aligned files: sentences and their translations. Plain `lines` files, or two
+    STS files translated row by row (e.g. STS-B train and KorSTS train), whose rows give
+    two sentence pairs each."""
 
     source: str = field(metadata={"check": "nonempty"})
     target: str = field(metadata={"check": "nonempty"})
+    source_format: Literal["lines", "stsb_csv", "korsts_tsv"] = "lines"
+    target_format: Literal["lines", "stsb_csv", "korsts_tsv"] = "lines"
     max_rows: int | None = field(default=None, metadata={"check": "positive"})
 
 
@@ -566,6 +584,18 @@ def _check_data_files(recipe: Recipe) -> None:
         if step.prune_vocab:
             for lang, files in step.prune_vocab.corpora.items():
                 named += [(f"transforms[{i}].prune_vocab.corpora.{lang}[{j}]", f) for j, f in enumerate(files)]
+        if step.extend_vocab:
+            ext = step.extend_vocab
+            if bool(ext.corpora) == bool(ext.vocab):
+                raise RecipeError(
+                    recipe.file,
+                    f"transforms[{i}].extend_vocab",
+                    "give exactly one of corpora and vocab",
+                    allowed="corpora: [{path: ..., format: ...}] or vocab: learned_vocab.txt",
+                    show_value=False,
+                )
+            named += [(f"transforms[{i}].extend_vocab.corpora[{j}].path", f.path) for j, f in enumerate(ext.corpora)]
+            named += [(f"transforms[{i}].extend_vocab.vocab", ext.vocab)] if ext.vocab else []
         if step.static:
             _check_static_step(recipe, i, step.static)
             if step.static.vocabulary:

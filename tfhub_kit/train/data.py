@@ -78,7 +78,7 @@ def load_tasks(recipe: Recipe, *, teacher: TeacherFn, progress: Progress | None 
                 sources += rows
             for pair in obj.parallel:
                 src_path, tgt_path = recipe.data_path(pair.source), recipe.data_path(pair.target)
-                src, tgt = read_parallel(src_path, tgt_path)
+                src, tgt = read_parallel(src_path, tgt_path, pair.source_format, pair.target_format)
                 src, tgt = src[: pair.max_rows], tgt[: pair.max_rows]
                 files[str(src_path)], files[str(tgt_path)] = sha256_file(src_path), sha256_file(tgt_path)
                 texts += src + tgt

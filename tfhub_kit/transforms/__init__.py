@@ -1,5 +1,6 @@
 """Transforms a recipe lists, applied in order between loading the network and exporting:
-`prune_vocab` (smaller vocabularies) and `prune_layers` (fewer transformer layers) return a
+`prune_vocab` (smaller vocabularies), `extend_vocab` (pieces for a new language) and
+`prune_layers` (fewer transformer layers) return a
 new network and tokenizer plus a report (recorded in the manifest and printed by export);
 `static`, always last, turns the network into a token table (`build_static`).
 """
@@ -38,6 +39,7 @@ def apply_transforms(
 ) -> TransformResult:
     """Run the recipe's transforms in order. `workdir` holds files the export still needs
     (a pruned vocabulary); `cache_dir` keeps token counts between runs."""
+    from tfhub_kit.transforms.extend_vocab import extend_vocab_from_recipe
     from tfhub_kit.transforms.prune_layers import prune_layers
     from tfhub_kit.transforms.prune_vocab import prune_vocab_from_recipe
 
@@ -49,6 +51,10 @@ def apply_transforms(
         say(f"transform: {step.name}")
         if step.name == "prune_vocab":
             result = prune_vocab_from_recipe(
+                network, tokenizer, step.settings, recipe, workdir=workdir, cache_dir=cache_dir, progress=say
+            )
+        elif step.name == "extend_vocab":
+            result = extend_vocab_from_recipe(
                 network, tokenizer, step.settings, recipe, workdir=workdir, cache_dir=cache_dir, progress=say
             )
         else:
