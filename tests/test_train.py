@@ -459,3 +459,36 @@ def test_a_teacher_of_another_width_is_refused(tmp_path, tiny_hf, minilm_build):
     assert out.exit_code == 2, out.output
     assert "field 'train.objectives[0].distill.teacher'" in out.output
     assert "the teacher's vectors have 384 dimensions and the student's 32" in out.output
+
+
+def test_mixed_bfloat16_training_exports_float32(tmp_path, tiny_hf):
+    from tfhub_kit.export import export_recipe
+    from tfhub_kit.train import train_recipe
+
+    recipe = write_recipe(tmp_path / "r", tiny_hf, precision="bfloat16", steps=2, checkpoint_every=2)
+    result = train_recipe(recipe, out_dir=tmp_path / "build")
+    assert result.network.backbone.compute_dtype == "bfloat16"
+    assert {v.dtype for v in result.network.backbone.trainable_variables} == {"float32"}
+    exported = export_recipe(recipe, out_dir=tmp_path / "build")
+    assert exported.manifest.training["checkpoint"] == "last"  # no evaluation: no best
+    vectors = np.asarray(exported.manifest.probes["embedding"])
+    assert vectors.dtype == np.float64 and np.isfinite(vectors).all()
+    assert (
+        exported.manifest.saved_models["embedding"]["signatures"]["serving_default"]["outputs"]["default"]["dtype"]
+        == "float32"
+    )
+
+
+def test_the_run_id_follows_the_training_settings_only(tmp_path, tiny_hf):
+    from tfhub_kit.recipe import load_recipe
+    from tfhub_kit.train import run_id
+
+    base = run_id(load_recipe(write_recipe(tmp_path / "a", tiny_hf)))
+    spelled_out = run_id(load_recipe(write_recipe(tmp_path / "b", tiny_hf, strategy="auto", seed=0)))
+    recipe_c = write_recipe(tmp_path / "c", tiny_hf)
+    text = (recipe_c / "recipe.yaml").read_text().replace("description: Tiny.", "description: Other words.")
+    (recipe_c / "recipe.yaml").write_text(text)
+    other_docs = run_id(load_recipe(recipe_c))
+    other_steps = run_id(load_recipe(write_recipe(tmp_path / "d", tiny_hf, steps=9)))
+    assert base == spelled_out == other_docs != other_steps
+    assert base.startswith("tiny_trained-")

@@ -356,7 +356,7 @@ def pool(outputs: dict[str, Any], mask: Any, *, pooling: str, normalize: bool) -
     import tensorflow as tf
 
     if pooling == "mean":
-        m = tf.cast(mask, tf.float32)[:, :, None]
+        m = tf.cast(mask, outputs["sequence_output"].dtype)[:, :, None]
         summed = tf.reduce_sum(outputs["sequence_output"] * m, axis=1)
         vec = summed / tf.maximum(tf.reduce_sum(m, axis=1), 1e-9)
     elif pooling == "cls":

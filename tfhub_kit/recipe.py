@@ -184,22 +184,35 @@ class ExtendVocabSection:
     size: int = field(default=8000, metadata={"check": "positive"})
 
 
+class _OneOf:
+    """A list entry of a recipe that names exactly one kind (a transform, an objective)."""
+
+    def set_keys(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self) if getattr(self, f.name) is not None]  # type: ignore[arg-type]
+
+    def check_one(self, file: Path, where: str) -> None:
+        keys = self.set_keys()
+        if len(keys) != 1:
+            kinds = ", ".join(f.name for f in dataclasses.fields(self))  # type: ignore[arg-type]
+            raise RecipeError(file, where, "each entry names exactly one kind", allowed=kinds, value=keys)
+
+    @property
+    def name(self) -> str:
+        return self.set_keys()[0]
+
+    @property
+    def settings(self) -> Any:
+        return getattr(self, self.name)
+
+
 @dataclass(frozen=True)
-class TransformStep:
+class TransformStep(_OneOf):
     """One entry of `transforms:`; exactly one key is set."""
 
     prune_vocab: PruneVocabSection | None = None
     prune_layers: PruneLayersSection | None = None
     extend_vocab: ExtendVocabSection | None = None
     static: StaticSection | None = None
-
-    @property
-    def name(self) -> str:
-        return next(f.name for f in dataclasses.fields(self) if getattr(self, f.name) is not None)
-
-    @property
-    def settings(self) -> Any:
-        return getattr(self, self.name)
 
 
 @dataclass(frozen=True)
@@ -259,20 +272,12 @@ class StsObjective:
 
 
 @dataclass(frozen=True)
-class ObjectiveStep:
+class ObjectiveStep(_OneOf):
     """One entry of `train.objectives`; exactly one key is set."""
 
     distill: DistillObjective | None = None
     contrastive: ContrastiveObjective | None = None
     sts: StsObjective | None = None
-
-    @property
-    def name(self) -> str:
-        return next(f.name for f in dataclasses.fields(self) if getattr(self, f.name) is not None)
-
-    @property
-    def settings(self) -> Any:
-        return getattr(self, self.name)
 
 
 @dataclass(frozen=True)
@@ -572,15 +577,7 @@ def _coerce(tp: Any, value: Any, file: Path, dotted: str) -> Any:
 def _check_data_files(recipe: Recipe) -> None:
     named = [(f"evaluate.sts[{i}].path", s.path) for i, s in enumerate(recipe.evaluate.sts)]
     for i, step in enumerate(recipe.transforms):
-        set_keys = [f.name for f in dataclasses.fields(step) if getattr(step, f.name) is not None]
-        if len(set_keys) != 1:
-            raise RecipeError(
-                recipe.file,
-                f"transforms[{i}]",
-                "each step names exactly one transform",
-                allowed=", ".join(f.name for f in dataclasses.fields(step)),
-                value=set_keys,
-            )
+        step.check_one(recipe.file, f"transforms[{i}]")
         if step.prune_vocab:
             for lang, files in step.prune_vocab.corpora.items():
                 named += [(f"transforms[{i}].prune_vocab.corpora.{lang}[{j}]", f) for j, f in enumerate(files)]
@@ -642,16 +639,8 @@ def _check_train(recipe: Recipe, train: TrainSection) -> list[tuple[str, str]]:
     named: list[tuple[str, str]] = []
     fmts = {"distill": ("lines", "nsmc_tsv"), "sts": ("stsb_csv", "korsts_tsv")}
     for i, step in enumerate(train.objectives):
-        set_keys = [f.name for f in dataclasses.fields(step) if getattr(step, f.name) is not None]
         where = f"train.objectives[{i}]"
-        if len(set_keys) != 1:
-            raise RecipeError(
-                recipe.file,
-                where,
-                "each objective names exactly one kind",
-                allowed=", ".join(f.name for f in dataclasses.fields(step)),
-                value=set_keys,
-            )
+        step.check_one(recipe.file, where)
         obj, name = step.settings, step.name
         groups: dict[str, tuple[tuple[str, ...], tuple[TextFile, ...]]] = {}
         if name == "distill":

@@ -11,6 +11,7 @@ the same run (`fresh=True` starts over). Export then takes the weights with
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -39,9 +40,28 @@ class TrainResult:
 
 
 def run_id(recipe: Recipe) -> str:
-    """`<name>-<hash>`: stable for the same source, transforms and train settings."""
-    key = repr((recipe.source, recipe.transforms, recipe.train, recipe.export.embedding))
+    """`<name>-<hash>` of the settings that decide the trained weights (source, transforms,
+    train, embedding pooling), leaving out fields at their defaults: the same recipe keeps
+    its run (and resumes it) across kit versions that add optional fields."""
+    settings = [recipe.source, recipe.transforms, recipe.train, recipe.export.embedding]
+    key = json.dumps(_without_defaults(settings), sort_keys=True, ensure_ascii=False)
     return f"{recipe.model.name}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+
+
+def _without_defaults(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        out = {}
+        for f in dataclasses.fields(value):
+            item = getattr(value, f.name)
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            if item != default:
+                out[f.name] = _without_defaults(item)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_without_defaults(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _without_defaults(v) for k, v in value.items()}
+    return value
 
 
 def train_recipe(
