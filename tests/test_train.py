@@ -255,6 +255,11 @@ def test_export_after_training_uses_the_best_checkpoint_and_validates(trained):
     assert checked.exit_code == 0, checked.output
     scored = runner.invoke(main, ["evaluate", str(version)])
     assert scored.exit_code == 0, scored.output
+    docs = runner.invoke(main, ["docs", str(version), "--asset-base", "https://example.com/hub"])
+    assert docs.exit_code == 0, docs.output
+    page = (version / "docs/assets/docs/test/models/tiny_trained/1.md").read_text()
+    assert "## Training\n\nTrained with tfhub-kit for 8 steps (cpu, 1 replica) on:" in page
+    assert f"These weights are the best checkpoint (step {training['step']})" in page
     results = json.loads((version / "results.json").read_text())
     # The exported embedding scores what the training loop measured for that checkpoint.
     assert abs(results["sts"]["korsts-dev"]["spearman"] - result.summary["best"]["score"]) < 0.05

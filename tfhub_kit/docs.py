@@ -211,7 +211,7 @@ def usage_example(kind: str, urls: dict[str, str]) -> str:
 def _environment() -> Any:
     import jinja2
 
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("tfhub_kit", "templates"),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -219,6 +219,8 @@ def _environment() -> Any:
         lstrip_blocks=True,
         autoescape=False,
     )
+    env.filters["basename"] = lambda path: Path(path).name
+    return env
 
 
 def _common_context(manifest: Manifest, results: dict[str, Any] | None, docs: dict[str, Any]) -> dict[str, Any]:
@@ -238,6 +240,7 @@ def _common_context(manifest: Manifest, results: dict[str, Any] | None, docs: di
         "seq_length": manifest.seq_length,
         "vocab_size": manifest.vocab_size,
         "results": results,
+        "training": manifest.training,
     }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -160,9 +161,9 @@ def train_in_strategy(
         "settings": json.loads(json.dumps(asdict(train), default=str)),
         "objectives": [t.describe() for t in tasks],
         **summary,
-        "checkpoints": {
-            "last": tf.train.latest_checkpoint(str(run_dir / CKPT_DIR)),
-            "best": tf.train.latest_checkpoint(str(best)) if best.is_dir() else None,
+        "checkpoints": {  # relative to the run folder
+            "last": _relative(tf.train.latest_checkpoint(str(run_dir / CKPT_DIR)), run_dir),
+            "best": _relative(tf.train.latest_checkpoint(str(best)), run_dir) if best.is_dir() else None,
         },
         "finished": True,
     }
@@ -191,7 +192,7 @@ def restore_trained(
     report = json.loads(report_file.read_text())
     ckpts = report["checkpoints"]
     which = "best" if recipe.train.select == "best" and ckpts.get("best") else "last"
-    path = ckpts[which]
+    path = str(run_dir / ckpts[which])
     say(f"restoring the {which} checkpoint of run {report['run_id']}: {path}")
     tf.train.Checkpoint(model=network.backbone).read(path).expect_partial().assert_existing_objects_matched()
     return {
@@ -206,6 +207,10 @@ def restore_trained(
         "final_losses": report["final_losses"],
         "best": report["best"],
     }
+
+
+def _relative(path: str | None, root: Path) -> str | None:
+    return os.path.relpath(path, root) if path else None
 
 
 def _epoch_steps(tasks: list[Any], epochs: float) -> int:
