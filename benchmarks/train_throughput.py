@@ -7,7 +7,7 @@ number of steps after warm-up steps (tracing, thread pools); an example is one s
 Ours pads every batch to the fixed `--seq-length` (the static shapes TPUs need);
 sentence-transformers pads each batch to its longest pair.
 
-    .venv/bin/python benchmarks/train_throughput.py [--batch 32 --steps 30 --warmup 5 --seq-length 64]
+    .venv/bin/python benchmarks/train_throughput.py [--batch 32 --steps 30 --warmup 5 --seq-length 64 --jit]
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ def ours(args: argparse.Namespace, work: Path) -> float:
     data["evaluate"] = {}  # its data paths are relative to the sample recipe
     data["train"] = {
         "strategy": "cpu",
+        "jit_compile": args.jit,
         "seq_length": args.seq_length,
         "global_batch_size": args.batch,
         "steps": args.steps + args.warmup,
@@ -129,13 +130,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--seq-length", type=int, default=64)
+    parser.add_argument("--jit", action="store_true", help="compile our step with XLA (jit_compile: true)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="train-bench-") as tmp:
         work = Path(tmp)
         (work / "ours").mkdir()
         (work / "st").mkdir()
         a = ours(args, work / "ours")
-        print(f"ours (tf.distribute custom loop, fixed length {args.seq_length}): {a:.1f} examples/s")
+        xla = ", XLA" if args.jit else ""
+        print(f"ours (tf.distribute custom loop, fixed length {args.seq_length}{xla}): {a:.1f} examples/s")
         b = sentence_transformers_fit(args, work / "st")
         print(f"sentence-transformers fit (PyTorch, padded per batch): {b:.1f} examples/s")
         print(f"ratio ours / sentence-transformers: {a / b:.2f}x (batch {args.batch}, {args.steps} timed steps)")
