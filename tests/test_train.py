@@ -158,6 +158,30 @@ def test_each_loss_equals_its_numpy_formula():
     np.testing.assert_allclose(got, want, rtol=1e-4)
 
 
+def test_each_loss_equals_sentence_transformers_own_loss():
+    """The same embeddings through sentence-transformers' loss classes (PyTorch)."""
+    import tensorflow as tf
+    import torch
+    from sentence_transformers import losses
+
+    from tfhub_kit.train import objectives
+
+    rng = np.random.default_rng(1)
+    a, p, n = (rng.normal(size=(8, 6)).astype(np.float32) for _ in range(3))
+    score = rng.uniform(0, 5, size=8).astype(np.float32)
+    t = [torch.tensor(x) for x in (a, p, n)]
+
+    want = losses.CoSENTLoss(None, scale=20.0).compute_loss_from_embeddings(t[:2], torch.tensor(score))
+    np.testing.assert_allclose(objectives.cosent(a, p, score, 20.0).numpy(), float(want), rtol=1e-5)
+    want = losses.CosineSimilarityLoss(None).compute_loss_from_embeddings(t[:2], torch.tensor(score / 5))
+    np.testing.assert_allclose(tf.reduce_mean(objectives.cosine_mse(a, p, score)).numpy(), float(want), rtol=1e-5)
+    mnrl = losses.MultipleNegativesRankingLoss(None, scale=1 / 0.05)
+    want = mnrl.compute_loss_from_embeddings(t, None)  # anchors, positives, hard negatives
+    np.testing.assert_allclose(objectives.info_nce(a, p, n, 0.05).numpy(), float(want), rtol=1e-5)
+    want = mnrl.compute_loss_from_embeddings(t[:2], None)
+    np.testing.assert_allclose(objectives.info_nce(a, p, None, 0.05).numpy(), float(want), rtol=1e-5)
+
+
 # --- data --------------------------------------------------------------------------------
 
 

@@ -102,16 +102,9 @@ def encode(model: Any, sentences: Sequence[str], *, batch_size: int = 32) -> np.
     `batch_size` (less padding per batch), returned in the input order."""
     import tensorflow as tf
 
-    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]), reverse=True)
-    chunks = []
-    for start in range(0, len(order), batch_size):
-        batch = [sentences[i] for i in order[start : start + batch_size]]
-        chunks.append(model(tf.constant(batch)).numpy())
-    if not chunks:
-        return np.zeros((0, 0), dtype=np.float32)
-    out = np.empty((len(sentences), chunks[0].shape[1]), dtype=np.float32)
-    out[order] = np.concatenate(chunks)
-    return out
+    from tfhub_kit.teacher import embed_in_batches
+
+    return embed_in_batches(lambda batch: model(tf.constant(batch)).numpy(), sentences, batch_size=batch_size)
 
 
 # --- the stage -----------------------------------------------------------------------

@@ -57,10 +57,11 @@ def saved_model_embedder(handle: str) -> Embed:
     return embed
 
 
-def teacher_vectors(
+def embed_in_batches(
     embed: Embed, sentences: Sequence[str], *, batch_size: int = 64, progress: Progress | None = None
 ) -> np.ndarray:
-    """`embed` applied to `sentences` in length-sorted batches, returned in input order."""
+    """`embed` applied to `sentences` in batches, longest first (less padding per batch),
+    returned in input order."""
     say = progress or (lambda _msg: None)
     order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]), reverse=True)
     out: np.ndarray | None = None
@@ -74,7 +75,7 @@ def teacher_vectors(
         done, elapsed = first + len(rows), time.perf_counter() - start
         if elapsed - last >= 5.0 or done == len(order):
             last = elapsed
-            say(f"  teacher embedded {done:,}/{len(order):,} sentences ({done / max(elapsed, 1e-9):,.0f}/s)")
+            say(f"  embedded {done:,}/{len(order):,} sentences ({done / max(elapsed, 1e-9):,.0f}/s)")
     return out if out is not None else np.zeros((0, 0), dtype=np.float32)
 
 
@@ -98,7 +99,7 @@ def cached_vectors(
         say(f"teacher vectors from cache {cache}")
         return np.load(cache)
     say(f"teacher: embedding {len(sentences):,} sentences")
-    vectors = teacher_vectors(embed(), sentences, progress=say)
+    vectors = embed_in_batches(embed(), sentences, progress=say)
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_name(f".{cache.stem}.tmp-{os.getpid()}.npy")
     np.save(tmp, vectors)

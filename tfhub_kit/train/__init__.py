@@ -282,10 +282,9 @@ def _variables_hash(folder: Path) -> list[str]:
 def _check_teacher_width(recipe: Recipe, tasks: list[Any], width: int) -> None:
     for task in tasks:
         if task.kind == "distill" and task.columns["target"].shape[1] != width:
-            index = next(i for i, s in enumerate(recipe.train.objectives) if s.name == "distill")  # type: ignore[union-attr]
             raise RecipeError(
                 recipe.file,
-                f"train.objectives[{index}].distill.teacher",
+                f"train.objectives[{task.objective}].distill.teacher",
                 f"the teacher's vectors have {task.columns['target'].shape[1]} dimensions and the student's "
                 f"{width}; distillation by MSE needs the same width",
                 allowed=f"a teacher with {width}-dimensional vectors",
@@ -297,7 +296,7 @@ def _evaluator(recipe: Recipe, network: Any, tokenizer: Any, pooling: str) -> An
     """Spearman x100 of cosine similarity on the recipe's evaluate.sts sets."""
     from tfhub_kit.datasets import read_sts
     from tfhub_kit.evaluate import cosine_rows, spearman
-    from tfhub_kit.teacher import network_embedder, teacher_vectors
+    from tfhub_kit.teacher import embed_in_batches, network_embedder
     from tfhub_kit.train.loop import Evaluator
 
     sets = [(s.name, read_sts(recipe.data_path(s.path), s.format)) for s in recipe.evaluate.sts]
@@ -310,7 +309,7 @@ def _evaluator(recipe: Recipe, network: Any, tokenizer: Any, pooling: str) -> An
     def score() -> dict[str, float]:
         out = {}
         for name, (first, second, gold) in sets:
-            sims = cosine_rows(teacher_vectors(embed, first), teacher_vectors(embed, second))
+            sims = cosine_rows(embed_in_batches(embed, first), embed_in_batches(embed, second))
             out[name] = 100 * spearman(sims, gold)
         return out
 

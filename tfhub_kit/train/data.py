@@ -43,6 +43,8 @@ class Task:
     weight: float
     options: dict[str, Any] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
+    objective: int = 0
+    """Its index in the recipe's train.objectives (for error messages)."""
 
     @property
     def rows(self) -> int:
@@ -97,6 +99,7 @@ def load_tasks(recipe: Recipe, *, teacher: TeacherFn, progress: Progress | None 
                     obj.weight,
                     {"teacher": obj.teacher},
                     files,
+                    i,
                 )
             )
         elif step.name == "contrastive":
@@ -107,12 +110,12 @@ def load_tasks(recipe: Recipe, *, teacher: TeacherFn, progress: Progress | None 
                 columns = {
                     k: _strings([t[j] for t in triples]) for j, k in enumerate(("anchor", "positive", "negative"))
                 }
-                tasks.append(Task("contrastive_nli", "nli", columns, batch, obj.weight, options, files))
+                tasks.append(Task("contrastive_nli", "nli", columns, batch, obj.weight, options, files, i))
             if obj.sentences:
                 files = {}
                 texts = [t for item in obj.sentences for t in _read_text(recipe, item, files)]
                 tasks.append(
-                    Task("contrastive_unsup", "unsup", {"text": _strings(texts)}, batch, obj.weight, options, files)
+                    Task("contrastive_unsup", "unsup", {"text": _strings(texts)}, batch, obj.weight, options, files, i)
                 )
         else:
             files = {}
@@ -126,7 +129,7 @@ def load_tasks(recipe: Recipe, *, teacher: TeacherFn, progress: Progress | None 
                 files[str(path)] = sha256_file(path)
             columns = {"first": _strings(first), "second": _strings(second), "score": np.asarray(scores, np.float32)}
             options = {"loss": obj.loss, **({"scale": obj.scale} if obj.loss == "cosent" else {})}
-            tasks.append(Task("sts", "sts", columns, batch, obj.weight, options, files))
+            tasks.append(Task("sts", "sts", columns, batch, obj.weight, options, files, i))
     for task in tasks:
         if task.rows == 0:
             raise RecipeError(recipe.file, f"train.objectives ({task.name})", "its data files hold no usable rows")

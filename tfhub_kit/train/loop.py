@@ -216,7 +216,7 @@ def fit(
         done = int(trainer.step.numpy())
         state["evals"] = [e for e in state["evals"] if e["step"] <= done]
         state["losses"] = [e for e in state["losses"] if e["step"] <= done]
-        say(f"resuming from step {int(trainer.step.numpy())} ({latest})")
+        say(f"resuming from step {done} ({latest})")
     start = int(trainer.step.numpy())
     if start > total_steps:
         raise TrainError(f"{run_dir}: the checkpoint is at step {start}, past this recipe's {total_steps} steps")
@@ -253,7 +253,7 @@ def fit(
                 tf.summary.scalar("throughput/steps_per_second", rate)
                 tf.summary.scalar("throughput/examples_per_second", rate * examples_per_step)
             state["losses"].append({"step": step, **losses})
-            window_start, window_steps = now, 0
+            window_steps = 0
         evaluated = False
         if evaluator and settings.eval_every and (step % settings.eval_every == 0 or step == total_steps):
             scores = evaluator.score()
@@ -280,7 +280,7 @@ def fit(
                 write_json_atomic(ckpt_dir / STATE_FILE, state)
             say(f"checkpoint at step {step}" + (" (after eval)" if evaluated else ""))
         writer.flush()
-        if window_steps == 0:  # throughput counts training time only
+        if window_steps == 0:  # a new window starts after logging, evaluation and checkpoint
             window_start = time.perf_counter()
     if not chief:
         shutil.rmtree(write_dir, ignore_errors=True)
