@@ -54,6 +54,81 @@ def tiny_hf_checkpoint(kind: str, folder: Path, vocab_file: Path, **config):
     return model
 
 
+FAMILY_SIZES = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
+
+
+def tokenizer_corpus() -> list[str]:
+    """Multilingual training text for the tokenizers made in tests (the repo's data files)."""
+    root = Path(__file__).resolve().parents[1] / "data"
+    lines = (root / "stsb" / "stsb-en-train.sentences.txt").read_text(encoding="utf-8").splitlines()[:2000]
+    for file in sorted((root / "tatoeba").glob("tatoeba.*-eng.*")):
+        if not file.name.endswith(".eng"):
+            lines += file.read_text(encoding="utf-8").splitlines()[:300]
+    return lines
+
+
+def train_sentencepiece(corpus: list[str], **options) -> bytes:
+    """A SentencePiece model trained with the `sentencepiece` library (ALBERT's special ids)."""
+    import io
+
+    import sentencepiece as spm
+
+    buf = io.BytesIO()
+    settings = {"vocab_size": 3000, "pad_id": 0, "unk_id": 1, "bos_id": -1, "eos_id": -1, "minloglevel": 2}
+    settings |= {"control_symbols": ["[CLS]", "[SEP]", "[MASK]"], "character_coverage": 0.9995}
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(corpus), model_writer=buf, **(settings | options))
+    return buf.getvalue()
+
+
+def tiny_family_checkpoint(kind: str, folder: Path, tokenizer_file: Path | None = None, **config):
+    """A tiny random checkpoint with a real tokenizer, saved as Hugging Face saves it
+    (safetensors + tokenizer.json + tokenizer_config.json); returns (PyTorch model, HF tokenizer).
+
+    `kind`: "xlm-roberta" (SentencePiece file given), "albert" (SentencePiece file given) or
+    "roberta" (byte-level BPE trained here with HF tokenizers)."""
+    import json
+    import shutil
+    import tempfile
+
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        if kind == "roberta":
+            from tokenizers import ByteLevelBPETokenizer
+
+            bpe = ByteLevelBPETokenizer()
+            specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+            bpe.train_from_iterator(tokenizer_corpus(), vocab_size=3000, special_tokens=specials, show_progress=False)
+            merges = [tuple(m) for m in json.loads(bpe.to_str())["model"]["merges"]]
+            tokenizer = transformers.RobertaTokenizer(vocab=bpe.get_vocab(), merges=merges)
+        else:
+            name, cls = {
+                "xlm-roberta": ("sentencepiece.bpe.model", transformers.XLMRobertaTokenizer),
+                "albert": ("spiece.model", transformers.AlbertTokenizer),
+            }[kind]
+            shutil.copy(tokenizer_file, Path(tmp) / name)
+            tokenizer = cls.from_pretrained(tmp)
+    tokenizer.save_pretrained(folder)
+    sizes = {**FAMILY_SIZES, "vocab_size": len(tokenizer), "max_position_embeddings": 66}
+    if kind == "albert":
+        cfg = transformers.AlbertConfig(**{**sizes, "embedding_size": 16, "num_hidden_groups": 1, **config})
+        model = transformers.AlbertModel(cfg)
+    elif kind == "xlm-roberta":
+        model = transformers.XLMRobertaModel(transformers.XLMRobertaConfig(**{**sizes, "pad_token_id": 1, **config}))
+    else:
+        model = transformers.RobertaModel(transformers.RobertaConfig(**{**sizes, "pad_token_id": 1, **config}))
+    with torch.no_grad():  # random LayerNorm and token-type weights, so porting them is tested
+        for name, param in model.named_parameters():
+            if "LayerNorm" in name or "token_type" in name:
+                param.normal_(1.0 if name.endswith("weight") and "LayerNorm" in name else 0.0, 0.2)
+    model.eval()
+    model.save_pretrained(folder, safe_serialization=True)
+    return model, transformers.AutoTokenizer.from_pretrained(folder)
+
+
 def tar_bytes(members: dict) -> bytes:
     """A .tar.gz in memory from {name: bytes | "dir" | ("symlink", target)}: hostile archives."""
     import io

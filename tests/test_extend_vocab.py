@@ -29,9 +29,9 @@ def tiny(tmp_path_factory, minilm_dir):
 def _tokens(spec, texts):
     import tensorflow as tf
 
-    from tfhub_kit.tokenizers.wordpiece import WordpieceTokenize
+    from tfhub_kit.tokenizers.wordpiece import Tokenize
 
-    return WordpieceTokenize(spec)(tf.constant(texts)).merge_dims(1, 2)
+    return Tokenize(spec)(tf.constant(texts)).merge_dims(1, 2)
 
 
 def test_new_pieces_are_appended_and_old_outputs_stay(tiny, tmp_path):

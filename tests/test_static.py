@@ -157,13 +157,13 @@ def test_tokenization_matches_the_teacher(minilm_dir, tmp_path):
 
     from tfhub_kit.staticmodel import sentence_token_ids
     from tfhub_kit.tokenizers import tokenizer_spec_from_hf
-    from tfhub_kit.tokenizers.wordpiece import WordpieceTokenize
+    from tfhub_kit.tokenizers.wordpiece import Tokenize
     from tfhub_kit.transforms.static import static_vocabulary
 
     spec = tokenizer_spec_from_hf(minilm_dir, "bert")
     tokens = [t for t, _ in static_vocabulary(spec.vocab(), spec, r"\[unused\d+\]")]
     (tmp_path / "v.txt").write_text("".join(f"{t}\n" for t in tokens))
-    tokenize = WordpieceTokenize(replace(spec, vocab_file=tmp_path / "v.txt"))
+    tokenize = Tokenize(replace(spec, vocab_file=tmp_path / "v.txt"))
     ids = sentence_token_ids(tokenize, tf.constant(SENTENCES), unk_id=1, max_tokens=10_000).to_list()
     teacher = Tokenizer.from_file(str(minilm_dir / "tokenizer.json"))
     teacher.no_truncation()

@@ -249,6 +249,7 @@ def _kind_context(manifest: Manifest, kind: str) -> dict[str, Any]:
     encoder = manifest.saved_models.get("encoder", {})
     embedding = manifest.saved_models.get("embedding", {})
     dims = encoder.get("signatures", {}).get("serving_default", {}).get("outputs", {}).get("pooled_output", {})
+    family = manifest.tokenizer["family"]
     return {
         "bytes": info["bytes"],
         "parameters": info.get("parameters") or encoder.get("parameters") or {},
@@ -257,11 +258,21 @@ def _kind_context(manifest: Manifest, kind: str) -> dict[str, Any]:
         "pooling": embedding.get("pooling"),
         "normalize": embedding.get("normalize"),
         "static": embedding.get("static"),
-        "pooled_description": "BERT's tanh pooler over the [CLS] token"
-        if manifest.source["model_type"] == "bert"
+        "pooled_description": "a tanh pooler over the first token"
+        if manifest.source["model_type"] in ("bert", "albert")
         else "the first token's vector",
-        "tokenizer_description": f"WordPiece tokenization ({manifest.source['model_type']} rules)",
+        "tokenizer_description": f"{_FAMILY_NAMES[family]} tokenization ({manifest.source['model_type']} rules)",
+        "family": family,
+        "packing": _PACKING_TEXT[manifest.tokenizer["packing"]],
+        "token_shape": "(words), (pieces)" if family in ("wordpiece", "bytepair") else "(pieces)",
     }
+
+
+_FAMILY_NAMES = {"wordpiece": "WordPiece", "sentencepiece": "SentencePiece", "bytepair": "byte-level BPE"}
+_PACKING_TEXT = {
+    "bert": "`[CLS] segment_1 [SEP] segment_2 [SEP]` with type ids 0 for the first segment and 1, 2 for the next",
+    "roberta": "`<s> segment_1 </s></s> segment_2 </s>` with type ids all 0",
+}
 
 
 # --- lint: tfhub.dev's rules (tools/validator.py) ------------------------------------------

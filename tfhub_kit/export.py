@@ -117,6 +117,7 @@ def export_network(
             seq_length=settings.seq_length,
             vocab_size=network.vocab_size,
             special_tokens={k: int(v) for k, v in source.tokenizer.special_ids().items()},
+            tokenizer=source.tokenizer.describe(),
             saved_models=manifest_models,
             probes=_probes(settings.probes, modules, settings.saved_models),
         )
@@ -169,6 +170,7 @@ def export_static(
             seq_length=table.max_tokens,
             vocab_size=len(table.tokens),
             special_tokens={"unk_id": table.unk_id, "vocab_size": len(table.tokens)},
+            tokenizer=table.tokenizer.describe(),
             saved_models=saved_models,
             probes={
                 "sentences": list(recipe.export.probes),

@@ -44,6 +44,8 @@ class Manifest:
     probes: dict[str, Any]
     """{"sentences": [...], and the outputs recorded at export per kind}."""
     versions: dict[str, str]
+    tokenizer: dict[str, str] = field(default_factory=lambda: {"family": "wordpiece", "packing": "bert"})
+    """{"family": wordpiece | sentencepiece | bytepair, "packing": bert | roberta}."""
     transforms: dict[str, Any] = field(default_factory=lambda: {"steps": []})
     """{"steps": [one report per transform]}."""
     training: dict[str, Any] | None = None

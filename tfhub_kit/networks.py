@@ -43,11 +43,30 @@ class Architecture:
     weights_prefix: str = ""
     """Key prefix keras-hub's converter expects; bare checkpoints (as sentence-transformers
     saves them) lack it and are given it in a temporary view."""
+    strip_prefix: str = ""
+    """Key prefix keras-hub's converter does not expect (a task checkpoint's base model)."""
+    fold_type_embedding: bool = False
+    """The checkpoint adds token_type_embeddings[0] to every token but keras-hub's backbone
+    has no segment input and its converter drops the table: fold it into the positions."""
 
 
 ARCHITECTURES: dict[str, Architecture] = {
     "bert": Architecture("bert", "hidden_act", "hidden_dropout_prob", True, True, "bert"),
     "distilbert": Architecture("distilbert", "activation", "dropout", False, False, "transformer", "distilbert."),
+    "roberta": Architecture(
+        "roberta",
+        "hidden_act",
+        "hidden_dropout_prob",
+        False,
+        False,
+        "transformer",
+        "roberta.",
+        fold_type_embedding=True,
+    ),
+    "xlm-roberta": Architecture(
+        "xlm-roberta", "hidden_act", "hidden_dropout_prob", False, False, "transformer", strip_prefix="roberta."
+    ),
+    "albert": Architecture("albert", "hidden_act", "hidden_dropout_prob", True, True, "transformer", "albert."),
 }
 
 
@@ -144,17 +163,14 @@ class Network:
 
         self.backbone = backbone
         self.architecture = architecture
-        layers = sorted(
-            (layer for layer in backbone.layers if re.fullmatch(r"transformer_layer_\d+", layer.name)),
-            key=lambda layer: int(layer.name.rsplit("_", 1)[1]),
-        )
-        outputs = {"encoder_outputs": [layer.output for layer in layers]}
+        layer_outputs = _layer_outputs(backbone)
+        outputs = {"encoder_outputs": layer_outputs}
         if architecture.has_pooler:
             outputs["pooled_output"] = backbone.output["pooled_output"]
         # One functional model over the same layers (and so the same variables) that also
         # exposes every transformer layer's output.
         self._model = keras.Model(backbone.input, outputs)
-        self.num_layers = len(layers)
+        self.num_layers = len(layer_outputs)
 
     @property
     def variables(self) -> list[Any]:
@@ -170,7 +186,8 @@ class Network:
 
     @property
     def hidden_dim(self) -> int:
-        return int(self.word_embeddings.shape[1])
+        """The width of the outputs (ALBERT's word embeddings are narrower)."""
+        return int(getattr(self.backbone, "hidden_dim", None) or self.word_embeddings.shape[1])
 
     @property
     def word_embeddings(self) -> Any:
@@ -204,6 +221,9 @@ class Network:
         for layer in backbone.layers:
             if hasattr(layer, "_feedforward_intermediate_dense"):
                 layer._feedforward_intermediate_dense.activation = activation
+        epsilon = {layer.path: layer.epsilon for layer in _layer_norms(self.backbone)}
+        for layer in _layer_norms(backbone):
+            layer.epsilon = epsilon.get(layer.path, layer.epsilon)
         return Network(backbone, self.architecture)
 
     def weights_by_path(self) -> dict[str, Any]:
@@ -226,6 +246,24 @@ class Network:
             "default": tf.identity(pooled),
             "encoder_outputs": layers,
         }
+
+
+def _layer_outputs(backbone: Any) -> list[Any]:
+    """The output of every transformer layer call, in order. ALBERT calls its shared layers
+    several times: each call is one layer of the network."""
+    if hasattr(backbone, "num_groups"):  # ALBERT: groups of layers, each group called in turn
+        calls = backbone.num_layers // backbone.num_groups
+        return [
+            layer._inbound_nodes[call].output_tensors[0]
+            for group in backbone.transformer_layers
+            for call in range(calls)
+            for layer in group
+        ]
+    layers = sorted(
+        (layer for layer in backbone.layers if re.fullmatch(r"transformer_layer_\d+", layer.name)),
+        key=lambda layer: int(layer.name.rsplit("_", 1)[1]),
+    )
+    return [layer.output for layer in layers]
 
 
 def load_network(source: HFSource) -> Network:
@@ -259,19 +297,49 @@ def load_network(source: HFSource) -> Network:
     try:
         with _converter_view(source) as folder:
             backbone = keras_hub.models.Backbone.from_preset(str(folder), **kwargs)
+            if source.architecture.fold_type_embedding:
+                _fold_type_embedding(backbone, folder)
     except Exception as exc:  # keras-hub raises plain ValueError/KeyError for bad checkpoints
         raise ExportError(f"{source.folder}: keras-hub could not load this checkpoint: {exc}") from exc
     _set_activation(backbone, source)
+    _set_layer_norm_epsilon(backbone, source)
     return Network(backbone, source.architecture)
+
+
+def _fold_type_embedding(backbone: Any, folder: Path) -> None:
+    """Add row 0 of the checkpoint's token-type table to keras-hub's position table."""
+    from safetensors import safe_open
+
+    with safe_open(str(folder / WEIGHTS_FILES[0]), framework="np") as f:
+        (key,) = [k for k in f.keys() if k.endswith("embeddings.token_type_embeddings.weight")]  # noqa: SIM118
+        row = f.get_tensor(key)[0]
+    table = backbone.embeddings.position_embedding.position_embeddings
+    table.assign(table + row)
+
+
+def _set_layer_norm_epsilon(backbone: Any, source: HFSource) -> None:
+    """Honour config.json's `layer_norm_eps`: keras-hub hard-codes one per architecture."""
+    eps = source.config.get("layer_norm_eps")
+    if eps is None:
+        return
+    for layer in _layer_norms(backbone):
+        layer.epsilon = float(eps)
+
+
+def _layer_norms(backbone: Any) -> list[Any]:
+    import keras
+
+    layers = backbone._flatten_layers(include_self=False, recursive=True)
+    return [layer for layer in layers if isinstance(layer, keras.layers.LayerNormalization)]
 
 
 @contextlib.contextmanager
 def _converter_view(source: HFSource) -> Iterator[Path]:
     """The folder to hand keras-hub: the source itself, or a temporary copy whose weight
     keys carry the prefix the converter expects."""
-    prefix = source.architecture.weights_prefix
+    prefix, strip = source.architecture.weights_prefix, source.architecture.strip_prefix
     weights = source.folder / WEIGHTS_FILES[0]
-    if not prefix or not weights.is_file():
+    if not (prefix or strip) or not weights.is_file():
         yield source.folder
         return
     from safetensors import safe_open
@@ -279,10 +347,12 @@ def _converter_view(source: HFSource) -> Iterator[Path]:
 
     with safe_open(str(weights), framework="np") as f:
         keys = list(f.keys())
-        if any(k.startswith(prefix) for k in keys):
-            tensors = None
-        else:
+        if prefix and not any(k.startswith(prefix) for k in keys):
             tensors = {prefix + k: f.get_tensor(k) for k in keys}
+        elif strip and any(k.startswith(strip) for k in keys):
+            tensors = {k.removeprefix(strip): f.get_tensor(k) for k in keys}
+        else:
+            tensors = None
     if tensors is None:
         yield source.folder
         return

@@ -31,12 +31,12 @@ def static_embedding_module(table: StaticTable) -> Any:
     `serving_default`, `variables`, `trainable_variables`, `regularization_losses`."""
     import tensorflow as tf
 
-    from tfhub_kit.tokenizers.wordpiece import WordpieceTokenize
+    from tfhub_kit.tokenizers.wordpiece import Tokenize
 
     embeddings = tf.Variable(table.vectors, trainable=True, name="embeddings")
     root = reusable_root([embeddings], [embeddings])
     root.embeddings = embeddings
-    root.tokenize = WordpieceTokenize(table.tokenizer)
+    root.tokenize = Tokenize(table.tokenizer)
     unk_id, max_tokens, normalize = table.unk_id, table.max_tokens, table.normalize
 
     @tf.function

@@ -194,7 +194,8 @@ def check_assets(kind: str, ctx: _Context) -> None:
     names = [a.filename for graph in proto.meta_graphs for a in graph.asset_file_def]
     missing = [n for n in names if not (path / "assets" / n).is_file()]
     _expect(not missing, f"asset files {names} under {kind}/assets/", f"missing: {missing}")
-    if kind in ("preprocess", "embedding"):
+    if kind in ("preprocess", "embedding") and ctx.manifest.tokenizer["family"] == "wordpiece":
+        # WordPiece reads vocab.txt as an asset; the SentencePiece op carries its model proto.
         _expect(bool(names), "the vocabulary stored as a SavedModel asset", "no assets referenced")
 
 
@@ -328,21 +329,34 @@ def check_special_tokens(kind: str, ctx: _Context) -> None:
 
 
 def check_bert_pack_inputs(kind: str, ctx: _Context) -> None:
-    """bert_pack_inputs([seg1, seg2], seq_length=N) packs CLS/SEP/type ids to width N"""
+    """bert_pack_inputs([seg1, seg2], seq_length=N) packs special tokens and type ids to width N
+    by the build's packing rule"""
     import tensorflow as tf
 
     pre = ctx.model(kind)
     special = ctx.manifest.special_tokens
+    rule = ctx.manifest.tokenizer["packing"]
     tokens = pre.tokenize(ctx.text[:1])
     width = max(8, ctx.manifest.seq_length // 2)
     out = pre.bert_pack_inputs([tokens, tokens], seq_length=tf.constant(width))
     ids, types = out["input_word_ids"].numpy(), out["input_type_ids"].numpy()
     _expect(ids.shape == (1, width), f"width {width} when seq_length={width}", ids.shape)
     n = int(out["input_mask"].numpy().sum())
-    seps = [i for i in range(n) if ids[0, i] == special["end_of_segment_id"]]
-    _expect(ids[0, 0] == special["start_of_sequence_id"], "[CLS] first", ids[0, :4].tolist())
+    row = ids[0, :n].tolist()
+    cls, sep = special["start_of_sequence_id"], special["end_of_segment_id"]
+    seps = [i for i in range(n) if row[i] == sep]
+    if rule == "roberta":
+        _expect(
+            row[0] == cls and len(seps) >= 3 and seps[-1] == n - 1 and seps[1] == seps[0] + 1,
+            "<s> seg1 </s></s> seg2 </s> (roberta packing)",
+            row,
+        )
+        _expect(types[0].max(initial=0) == 0, "type ids all 0 (roberta packing)", types[0].tolist())
+        return
     _expect(
-        len(seps) >= 2 and seps[-1] == n - 1, "two [SEP], the last one ending the packed tokens", ids[0, :n].tolist()
+        row[0] == cls and len(seps) >= 2 and seps[-1] == n - 1 and seps[1] > seps[0] + 1,
+        "[CLS] seg1 [SEP] seg2 [SEP] (bert packing)",
+        row,
     )
     _expect(
         types[0, : seps[0] + 1].max() == 0

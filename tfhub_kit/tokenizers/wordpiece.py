@@ -1,4 +1,4 @@
-"""The WordPiece text-preprocessing SavedModel, built from tensorflow-text ops.
+"""The WordPiece family (BERT, DistilBERT): `pre.tokenize` built from tensorflow-text ops.
 
 Reproduces Hugging Face's BertTokenizer (fast and slow agree): text cleanup (control
 characters dropped, whitespace unified), accent stripping (NFD, drop marks) and lowercasing
@@ -9,13 +9,11 @@ The vocabulary file is stored as a SavedModel asset.
 
 from __future__ import annotations
 
-from typing import Any
-
 import tensorflow as tf
 import tensorflow_text as tf_text
 
 from tfhub_kit.tokenizers import TokenizerSpec
-from tfhub_kit.tokenizers.packing import BertPackInputs, pack_segments
+from tfhub_kit.tokenizers.preprocessor import STRINGS
 
 _PUNCT = r"[!-/]|[:-@]|[\[-`]|[{-~]|\p{P}"
 _CJK = "|".join(
@@ -31,7 +29,6 @@ _CJK = "|".join(
         ("2F800", "2FA1F"),
     )
 )
-STRINGS = tf.TensorSpec([None], tf.string)
 
 
 def normalize(text: tf.Tensor, spec: TokenizerSpec) -> tf.Tensor:
@@ -49,8 +46,8 @@ def normalize(text: tf.Tensor, spec: TokenizerSpec) -> tf.Tensor:
     return text
 
 
-class WordpieceTokenize(tf.Module):
-    """`tokenize(strings[b])` -> int32 RaggedTensor [b, (words), (pieces)], HF's rules."""
+class Tokenize(tf.Module):
+    """`pre.tokenize(strings[b])` -> int32 RaggedTensor [b, (words), (pieces)], HF's rules."""
 
     def __init__(self, spec: TokenizerSpec) -> None:
         super().__init__(name="tokenize")
@@ -93,16 +90,6 @@ class WordpieceTokenize(tf.Module):
         return pieces.with_values(tf.concat([kept, unk], axis=1))
 
 
-class Tokenize(WordpieceTokenize):
-    """The preprocessor's `pre.tokenize`, with `get_special_tokens_dict()` (TF Hub's API)."""
-
-    @tf.function(input_signature=[])
-    def get_special_tokens_dict(self) -> dict[str, tf.Tensor]:
-        names = ("vocab_size", "padding_id", "start_of_sequence_id", "end_of_segment_id", "mask_id")
-        ids = self._spec.special_ids()
-        return {name: tf.constant(ids[name], tf.int32) for name in names}
-
-
 class CountingTokenizer(tf.Module):
     """strings[b] -> int32 RaggedTensor [b, (tokens)] with the ids `Tokenize` gives, about
     twice as fast, for counting corpora: FastWordpieceTokenizer splits words itself after
@@ -129,41 +116,3 @@ class CountingTokenizer(tf.Module):
         if self._spec.split_cjk:
             text = tf.strings.regex_replace(text, "(" + _CJK + ")", " \\1 ")
         return self._wordpiece.tokenize(text)
-
-
-class Preprocessor(tf.Module):
-    """The preprocessing SavedModel root: `pre(strings[b])` -> the encoder's input dict.
-
-    Attributes `tokenize` and `bert_pack_inputs` follow the Common SavedModel API for text;
-    `pack_dynamic` packs to the longest row instead of a fixed length (used by the
-    strings-to-embedding model so short batches stay cheap).
-    """
-
-    def __init__(self, spec: TokenizerSpec, seq_length: int) -> None:
-        super().__init__(name="preprocess")
-        self.seq_length = seq_length
-        self.tokenize = Tokenize(spec)
-        ids = spec.special_ids()
-        self._ids = ids
-        self.bert_pack_inputs = BertPackInputs(seq_length, ids)
-        self.bert_pack_inputs.trace()
-
-    @tf.function(input_signature=[STRINGS])
-    def __call__(self, sentences: tf.Tensor) -> dict[str, tf.Tensor]:
-        return self.bert_pack_inputs([self.tokenize(sentences)])
-
-    def pack_dynamic(self, sentences: tf.Tensor) -> dict[str, tf.Tensor]:
-        """Like `__call__`, but padded to the longest sentence (at most seq_length)."""
-        return pack_segments(
-            [self.tokenize(sentences)],
-            self.seq_length,
-            cls_id=self._ids["start_of_sequence_id"],
-            sep_id=self._ids["end_of_segment_id"],
-            pad_id=self._ids["padding_id"],
-            fixed_length=False,
-        )
-
-    @property
-    def serving_default(self) -> Any:
-        """The `serving_default` signature: the root call."""
-        return self.__call__.get_concrete_function()

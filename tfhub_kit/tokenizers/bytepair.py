@@ -1,0 +1,161 @@
+"""The byte-level BPE family: RoBERTa, BART, GPT-2 style vocabularies.
+
+HF's ByteLevel pre-tokenizer is rebuilt from TF string ops: GPT-2's split pattern (its
+`\\s+(?!\\S)` lookahead, which RE2 lacks, becomes a marker inserted before the last white
+space of a run), then every byte is mapped to GPT-2's printable alphabet. The BPE merges run
+in tensorflow-text's SentencePiece op, as a BPE model whose pieces are the vocabulary and
+whose scores rank each piece by the merge that makes it (earlier merge, higher score), which
+is the order HF applies merges in.
+
+Differences from HF that we know of: added tokens typed in the text (`<mask>`) are segmented
+as plain text; a pair that HF's merge list lacks but whose concatenation is a piece made by
+another merge would be merged here (`check_merges` counts such pieces).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+from tfhub_kit.errors import RecipeError
+from tfhub_kit.tokenizers import TokenizerSpec
+from tfhub_kit.tokenizers.normalizers import WHITESPACE, hf_normalizer
+from tfhub_kit.tokenizers.preprocessor import STRINGS
+
+_MARK = r"\x{E000}"
+_WORD = rf"'s|'t|'re|'ve|'m|'ll|'d| ?\p{{L}}+| ?\p{{N}}+| ?[^{WHITESPACE}\p{{L}}\p{{N}}{_MARK}]+|[{WHITESPACE}]+"
+"""GPT-2's pre-tokenizer pattern without its lookahead; the marker is never part of a word."""
+
+
+class Tokenize(tf.Module):
+    """`pre.tokenize(strings[b])` -> int32 RaggedTensor [b, (words), (pieces)], HF's ids."""
+
+    def __init__(self, spec: TokenizerSpec) -> None:
+        super().__init__(name="tokenize")
+        file, tok_json = spec.vocab_file, spec.tokenizer_json
+        self._normalize, charsmap = hf_normalizer(tok_json, file)
+        if charsmap:
+            raise RecipeError(file, "normalizer", "a Precompiled charsmap needs a Unigram model", value="Precompiled")
+        self._prefix_space = byte_level_settings(tok_json, file)
+        unicode = bytes_to_unicode()
+        self._bytes = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant([bytes([b]) for b in range(256)]), tf.constant([unicode[b] for b in range(256)])
+            ),
+            default_value="",
+        )
+        self._sp = tf_text.SentencepieceTokenizer(bpe_proto(tok_json, file), out_type=tf.int32)
+
+    @tf.function(input_signature=[STRINGS])
+    def __call__(self, sentences: tf.Tensor) -> tf.RaggedTensor:
+        # tensorflow-text's regex_split stops at a NUL: carry it as a private-use character
+        # of the same class (neither letter, number nor space) and turn it back after.
+        text = self._normalize(tf.strings.regex_replace(sentences, r"\x00", "\ue001"))
+        if self._prefix_space:
+            text = tf.strings.regex_replace(text, f"^([^{WHITESPACE}])", " \\1")
+        # `\s+(?!\S)`: a run of white space leaves its last character to the next word.
+        text = tf.strings.regex_replace(text, f"([{WHITESPACE}])([{WHITESPACE}][^{WHITESPACE}])", "\\1\ue000\\2")
+        words = tf_text.regex_split(text, f"{_WORD}|{_MARK}", _WORD)  # [b, (words)]
+        chars = tf.strings.bytes_split(
+            tf.strings.regex_replace(words.flat_values, "\ue001", "\x00")
+        )  # [words, (bytes)]
+        mapped = tf.strings.reduce_join(chars.with_flat_values(self._bytes.lookup(chars.flat_values)), axis=-1)
+        return words.with_flat_values(self._sp.tokenize(mapped))
+
+
+def byte_level_settings(tok_json: dict[str, Any], file: Path) -> bool:
+    """Whether the ByteLevel pre-tokenizer adds a space before the text."""
+    pre = tok_json.get("pre_tokenizer") or {}
+    if pre.get("type") != "ByteLevel" or not pre.get("use_regex", True):
+        raise RecipeError(
+            file,
+            "pre_tokenizer",
+            "this pre-tokenizer is not supported for a BPE model",
+            allowed="ByteLevel with use_regex (GPT-2's pattern)",
+            value=pre.get("type"),
+        )
+    return bool(pre.get("add_prefix_space", False))
+
+
+def bytes_to_unicode() -> list[str]:
+    """GPT-2's byte -> printable character table (byte b -> table[b])."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    table, extra = {}, 0
+    for b in range(256):
+        if b in printable:
+            table[b] = chr(b)
+        else:
+            table[b] = chr(256 + extra)
+            extra += 1
+    return [table[b] for b in range(256)]
+
+
+def merges_of(model: dict[str, Any]) -> list[tuple[str, str]]:
+    """The merge list of a tokenizer.json BPE model ("a b" strings or [a, b] pairs)."""
+    return [tuple(m.split(" ", 1)) if isinstance(m, str) else (m[0], m[1]) for m in model.get("merges", [])]
+
+
+def check_merges(tok_json: dict[str, Any]) -> int:
+    """How many pieces could also be made from a pair the merge list lacks (0 = exact)."""
+    model = tok_json["model"]
+    merges = merges_of(model)
+    made = {a + b: (a, b) for a, b in reversed(merges)}
+    vocab = set(model["vocab"])
+    return sum(
+        1
+        for piece, pair in made.items()
+        for i in range(1, len(piece))
+        if (piece[:i], piece[i:]) != pair and piece[:i] in vocab and piece[i:] in vocab
+    )
+
+
+def bpe_proto(tok_json: dict[str, Any], file: Path) -> bytes:
+    """A serialized SentencePiece BPE ModelProto: the vocabulary in id order, each piece
+    scored by minus the rank of the merge that makes it."""
+    from sentencepiece import sentencepiece_model_pb2 as sp_pb2
+
+    model = tok_json.get("model") or {}
+    if model.get("type") != "BPE" or model.get("continuing_subword_prefix") or model.get("end_of_word_suffix"):
+        raise RecipeError(
+            file,
+            "model",
+            "not a byte-level BPE model",
+            allowed="type BPE without subword prefix/suffix",
+            value=model.get("type"),
+        )
+    from tfhub_kit.tokenizers import hf_vocab
+
+    vocab = hf_vocab(tok_json)
+    rank = {a + b: i for i, (a, b) in reversed(list(enumerate(merges_of(model))))}
+    special = {t["content"] for t in tok_json.get("added_tokens") or []}
+    unk = model.get("unk_token")
+    proto = sp_pb2.ModelProto()
+    piece_type = sp_pb2.ModelProto.SentencePiece
+    trainer = proto.trainer_spec
+    trainer.model_type = sp_pb2.TrainerSpec.BPE
+    trainer.vocab_size = len(vocab)
+    trainer.bos_id = trainer.eos_id = trainer.pad_id = -1
+    normalizer = proto.normalizer_spec
+    normalizer.name = "identity"
+    normalizer.add_dummy_prefix = normalizer.remove_extra_whitespaces = normalizer.escape_whitespaces = False
+    has_unk = False
+    for i, text in enumerate(vocab):
+        piece = proto.pieces.add()
+        piece.piece, piece.score = text, -float(rank.get(text, 0))
+        if text == unk or (unk is None and not has_unk and text in special):
+            piece.type, has_unk = piece_type.UNKNOWN, True
+            trainer.unk_id = i
+        elif text in special:
+            piece.type = piece_type.CONTROL
+    if not has_unk:
+        raise RecipeError(
+            file,
+            "model.unk_token",
+            "SentencePiece needs an unknown token",
+            allowed="a vocabulary with one added token",
+            show_value=False,
+        )
+    return proto.SerializeToString()
