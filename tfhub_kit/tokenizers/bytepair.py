@@ -1,8 +1,8 @@
 """The byte-level BPE family: RoBERTa, BART, GPT-2 style vocabularies.
 
 HF's ByteLevel pre-tokenizer is rebuilt from TF string ops: GPT-2's split pattern (its
-`\\s+(?!\\S)` lookahead, which RE2 lacks, becomes a marker inserted before the last white
-space of a run), then every byte is mapped to GPT-2's printable alphabet. The BPE merges run
+`\\s+(?!\\S)` lookahead, which RE2 lacks, becomes a word break inserted before the last
+white space of a run), then every byte is mapped to GPT-2's printable alphabet. The BPE merges run
 in tensorflow-text's SentencePiece op, as a BPE model whose pieces are the vocabulary and
 whose scores rank each piece by the merge that makes it (earlier merge, higher score), which
 is the order HF applies merges in.
@@ -25,9 +25,8 @@ from tfhub_kit.tokenizers import TokenizerSpec
 from tfhub_kit.tokenizers.normalizers import WHITESPACE, hf_normalizer
 from tfhub_kit.tokenizers.preprocessor import STRINGS
 
-_MARK = r"\x{E000}"
-_WORD = rf"'s|'t|'re|'ve|'m|'ll|'d| ?\p{{L}}+| ?\p{{N}}+| ?[^{WHITESPACE}\p{{L}}\p{{N}}{_MARK}]+|[{WHITESPACE}]+"
-"""GPT-2's pre-tokenizer pattern without its lookahead; the marker is never part of a word."""
+_WORD = rf"'s|'t|'re|'ve|'m|'ll|'d| ?\p{{L}}+| ?\p{{N}}+| ?[^{WHITESPACE}\p{{L}}\p{{N}}\x00]+|[{WHITESPACE}]+"
+"""GPT-2's pre-tokenizer pattern without its lookahead; NUL (the word separator) is never in a word."""
 
 
 class Tokenize(tf.Module):
@@ -51,19 +50,21 @@ class Tokenize(tf.Module):
 
     @tf.function(input_signature=[STRINGS])
     def __call__(self, sentences: tf.Tensor) -> tf.RaggedTensor:
-        # tensorflow-text's regex_split stops at a NUL: carry it as a private-use character
-        # of the same class (neither letter, number nor space) and turn it back after.
+        # NUL separates words below: carry the text's own NULs as a private-use character of
+        # the same class (neither letter, number nor space) and turn them back after.
         text = self._normalize(tf.strings.regex_replace(sentences, r"\x00", "\ue001"))
         if self._prefix_space:
             text = tf.strings.regex_replace(text, f"^([^{WHITESPACE}])", " \\1")
         # `\s+(?!\S)`: a run of white space leaves its last character to the next word.
-        text = tf.strings.regex_replace(text, f"([{WHITESPACE}])([{WHITESPACE}][^{WHITESPACE}])", "\\1\ue000\\2")
-        words = tf_text.regex_split(text, f"{_WORD}|{_MARK}", _WORD)  # [b, (words)]
-        chars = tf.strings.bytes_split(
-            tf.strings.regex_replace(words.flat_values, "\ue001", "\x00")
-        )  # [words, (bytes)]
+        text = tf.strings.regex_replace(text, f"([{WHITESPACE}])([{WHITESPACE}][^{WHITESPACE}])", "\\1\x00\\2")
+        # regex_replace + split is ~5x faster than tensorflow-text's regex_split here.
+        words = tf.strings.split(tf.strings.regex_replace(text, _WORD, "\\0\x00"), sep="\x00")
+        words = tf.ragged.boolean_mask(words, words != "")  # [b, (words)]
+        # Each distinct word of the batch is encoded once (HF keeps a word cache too).
+        unique, index = tf.unique(words.flat_values)
+        chars = tf.strings.bytes_split(tf.strings.regex_replace(unique, "\ue001", "\x00"))  # [words, (bytes)]
         mapped = tf.strings.reduce_join(chars.with_flat_values(self._bytes.lookup(chars.flat_values)), axis=-1)
-        return words.with_flat_values(self._sp.tokenize(mapped))
+        return words.with_flat_values(tf.gather(self._sp.tokenize(mapped), index))
 
 
 def byte_level_settings(tok_json: dict[str, Any], file: Path) -> bool:
