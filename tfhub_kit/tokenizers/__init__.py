@@ -170,6 +170,45 @@ def hf_vocab(tok_json: dict[str, Any]) -> list[str]:
     return [by_id.get(i, f"<unused{i}>") for i in range(size)]
 
 
+def prune_tokenizer_json(tok_json: dict[str, Any], keep: list[int]) -> dict[str, Any]:
+    """`tok_json` with only the tokens `keep` (old ids, in new-id order): the model's
+    vocabulary (and a BPE model's merges among kept pieces), added tokens and the
+    post-processor's special-token ids renumbered. HF loads the result as it is."""
+    import copy
+
+    new_id = {old: new for new, old in enumerate(keep)}
+    out = copy.deepcopy(tok_json)
+    vocab = hf_vocab(tok_json)
+    model = out["model"]
+    if model["type"] == "Unigram":
+        rows = model["vocab"]
+        model["vocab"] = [rows[i] for i in keep]
+        model["unk_id"] = new_id.get(model.get("unk_id")) if model.get("unk_id") is not None else None
+    else:
+        kept = {vocab[i] for i in keep}
+        model["vocab"] = {vocab[i]: n for n, i in enumerate(keep)}
+        merges = model.get("merges", [])
+        pairs = [m.split(" ", 1) if isinstance(m, str) else m for m in merges]
+        model["merges"] = [m for m, (a, b) in zip(merges, pairs) if a in kept and b in kept and a + b in kept]
+    out["added_tokens"] = [
+        {**t, "id": new_id[int(t["id"])]} for t in out.get("added_tokens") or [] if int(t["id"]) in new_id
+    ]
+    _renumber_post_processor(out.get("post_processor"), {vocab[i]: n for n, i in enumerate(keep)})
+    return out
+
+
+def _renumber_post_processor(post: dict[str, Any] | None, ids: dict[str, int]) -> None:
+    if not post:
+        return
+    for key in ("cls", "sep"):  # BertProcessing / RobertaProcessing: [token, id]
+        if key in post:
+            post[key] = [post[key][0], ids[post[key][0]]]
+    for entry in (post.get("special_tokens") or {}).values():  # TemplateProcessing
+        entry["ids"] = [ids[t] for t in entry["tokens"]]
+    for child in post.get("processors") or []:
+        _renumber_post_processor(child, ids)
+
+
 def _wordpiece_spec(folder: Path, tok_json: dict[str, Any], special: SpecialTokens, packing: str) -> TokenizerSpec:
     vocab = folder / VOCAB_FILE
     if not vocab.is_file():

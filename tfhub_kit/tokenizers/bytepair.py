@@ -160,3 +160,22 @@ def bpe_proto(tok_json: dict[str, Any], file: Path) -> bytes:
             show_value=False,
         )
     return proto.SerializeToString()
+
+
+def required_pieces(tok_json: dict[str, Any]) -> list[str]:
+    """Pieces a pruned vocabulary must keep: the 256 byte characters, so any text stays
+    encodable."""
+    vocab = tok_json["model"]["vocab"]
+    return [c for c in bytes_to_unicode() if c in vocab]
+
+
+def merge_closure(tok_json: dict[str, Any], pieces: set[str]) -> set[str]:
+    """`pieces` plus the inputs of every merge that makes one of them, recursively: the
+    pieces BPE passes through on its way to a kept piece, so kept text segments as before."""
+    merges = merges_of(tok_json["model"])
+    kept = set(pieces)
+    while True:
+        more = {x for a, b in merges if a + b in kept for x in (a, b)} - kept
+        if not more:
+            return kept
+        kept |= more

@@ -91,9 +91,14 @@ def unigram_proto(tok_json: dict[str, Any], file: Path, *, charsmap: bytes | Non
     normalizer.remove_extra_whitespaces = True
     normalizer.escape_whitespaces = True
     special = {t["content"] for t in tok_json.get("added_tokens") or [] if t.get("special")}
+    seen: set[str] = set()
     for i, (text, score) in enumerate(model["vocab"]):
         piece = proto.pieces.add()
         piece.piece, piece.score = text, float(score)
+        if text in seen:  # fairseq's specials may repeat the model's own (HF keeps both)
+            piece.piece, piece.type = f"<duplicate {i}: {text}>", piece_type.CONTROL
+            continue
+        seen.add(text)
         if i == trainer.unk_id:
             piece.type = piece_type.UNKNOWN
         elif text in special:
@@ -101,3 +106,14 @@ def unigram_proto(tok_json: dict[str, Any], file: Path, *, charsmap: bytes | Non
         elif trainer.byte_fallback and _BYTE_PIECE.fullmatch(text):
             piece.type = piece_type.BYTE
     return proto.SerializeToString()
+
+
+def required_pieces(tok_json: dict[str, Any]) -> list[str]:
+    """Pieces a pruned vocabulary must keep: the byte pieces of a byte-fallback model
+    (so any text stays encodable) and the unknown piece."""
+    model = tok_json["model"]
+    pieces = [row[0] for row in model["vocab"]]
+    keep = [pieces[model["unk_id"]]] if model.get("unk_id") is not None else []
+    if model.get("byte_fallback"):
+        keep += [p for p in pieces if _BYTE_PIECE.fullmatch(p)]
+    return keep

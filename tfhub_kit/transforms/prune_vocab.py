@@ -11,6 +11,12 @@ bracketed special tokens in their original order (`[unusedN]` placeholders dropp
 the union of kept tokens in their original order. Embedding rows are gathered by old id,
 every other weight is copied, and the preprocessor is rebuilt on the new vocabulary, so
 text whose tokens are all kept gives the same outputs as before.
+
+Every tokenizer family prunes: WordPiece writes a new `vocab.txt`; SentencePiece and
+byte-level BPE write a new `tokenizer.json` (which HF loads too). A Unigram model keeps the
+scores of its kept pieces, so a sentence whose best segmentation used kept pieces only keeps
+it, plus the byte pieces of a byte-fallback model; a BPE model keeps the 256 byte
+characters and every piece a kept piece is merged from, and the merges among kept pieces.
 """
 
 from __future__ import annotations
@@ -161,9 +167,16 @@ def prune_vocab(
 
     vocab = tokenizer.vocab()
     special = list(dataclasses.astuple(tokenizer.special))
+    always = [*always_keep, *_required_tokens(tokenizer)]
     keep, per_language = select_vocab(
-        vocab, counts, min_line_fraction=min_line_fraction, top_n=top_n, always_keep=always_keep, special=special
+        vocab, counts, min_line_fraction=min_line_fraction, top_n=top_n, always_keep=always, special=special
     )
+    if tokenizer.family == "bytepair":
+        from tfhub_kit.tokenizers.bytepair import merge_closure
+
+        index = {tok: i for i, tok in enumerate(vocab)}
+        closed = {index[t] for t in merge_closure(tokenizer.tokenizer_json, {vocab[i] for i in keep})}
+        keep = keep + sorted(closed - set(keep))
     words_path = network.word_embeddings.path
     old = network.weights_by_path()
     old_ids = np.asarray(keep)
@@ -173,8 +186,15 @@ def prune_vocab(
 
     pruned = network.rebuilt({"vocabulary_size": len(keep)}, weight)
     workdir.mkdir(parents=True, exist_ok=True)
-    vocab_file = workdir / "vocab.txt"
-    vocab_file.write_text("".join(vocab[i] + "\n" for i in keep), encoding="utf-8")
+    if tokenizer.family == "wordpiece":
+        vocab_file = workdir / "vocab.txt"
+        vocab_file.write_text("".join(vocab[i] + "\n" for i in keep), encoding="utf-8")
+    else:
+        from tfhub_kit.tokenizers import TOKENIZER_JSON, prune_tokenizer_json
+
+        vocab_file = workdir / TOKENIZER_JSON
+        pruned_json = prune_tokenizer_json(tokenizer.tokenizer_json, keep)
+        vocab_file.write_text(json.dumps(pruned_json, ensure_ascii=False), encoding="utf-8")
     report = {
         "rule": {"top_n": top_n} if top_n is not None else {"min_line_fraction": min_line_fraction},
         "vocab_size_before": len(vocab),
@@ -184,6 +204,28 @@ def prune_vocab(
         "languages": per_language,
     }
     return TransformResult(pruned, dataclasses.replace(tokenizer, vocab_file=vocab_file), report)
+
+
+def _required_tokens(tokenizer: TokenizerSpec) -> list[str]:
+    if tokenizer.family == "sentencepiece":
+        from tfhub_kit.tokenizers.sentencepiece import required_pieces
+    elif tokenizer.family == "bytepair":
+        from tfhub_kit.tokenizers.bytepair import required_pieces
+    else:
+        return []
+    return required_pieces(tokenizer.tokenizer_json)
+
+
+def counting_tokenizer(tokenizer: TokenizerSpec) -> Callable[[Any], Any]:
+    """What corpora are counted with: WordPiece's faster counting graph, else the family's
+    own `tokenize` (the preprocessor's)."""
+    if tokenizer.family == "wordpiece":
+        from tfhub_kit.tokenizers.wordpiece import CountingTokenizer
+
+        return CountingTokenizer(tokenizer)
+    from tfhub_kit.tokenizers import build_tokenize
+
+    return build_tokenize(tokenizer)
 
 
 def prune_vocab_from_recipe(
@@ -197,10 +239,8 @@ def prune_vocab_from_recipe(
     progress: Callable[[str], None] | None = None,
 ):
     """The by-name form: count each language's corpus (or reuse cached counts), then prune."""
-    from tfhub_kit.tokenizers.wordpiece import CountingTokenizer
-
     say = progress or (lambda _msg: None)
-    tokenize = CountingTokenizer(tokenizer)
+    tokenize = counting_tokenizer(tokenizer)
     vocab_digest = sha256_file(tokenizer.vocab_file)
     vocab_size = len(tokenizer.vocab())
     counts = {}
