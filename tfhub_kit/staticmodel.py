@@ -4,8 +4,9 @@
     tf.saved_model.save(root, "embedding/", signatures={"serving_default": root.serving_default})
     write_model2vec_folder(table, "model2vec/", teacher="all-MiniLM-L6-v2")
 
-A sentence is tokenized with the teacher's WordPiece rules over the table's vocabulary
-(custom words are whole-word entries, so greedy longest-match takes them first); its vector
+A sentence is tokenized with the teacher's rules over the table's vocabulary (WordPiece:
+custom words are whole-word entries, so greedy longest-match takes them first;
+SentencePiece and BPE: with a space before the text, as model2vec does); its vector
 is the mean of the rows of its first `max_tokens` tokens with [UNK] dropped (zeros if none
 are left), L2-normalised if the table says so. That is what model2vec's `StaticModel.encode`
 computes, except that model2vec also cuts very long texts to max_tokens x the median token
@@ -31,12 +32,12 @@ def static_embedding_module(table: StaticTable) -> Any:
     `serving_default`, `variables`, `trainable_variables`, `regularization_losses`."""
     import tensorflow as tf
 
-    from tfhub_kit.tokenizers.wordpiece import Tokenize
+    from tfhub_kit.tokenizers import build_tokenize
 
     embeddings = tf.Variable(table.vectors, trainable=True, name="embeddings")
     root = reusable_root([embeddings], [embeddings])
     root.embeddings = embeddings
-    root.tokenize = Tokenize(table.tokenizer)
+    root.tokenize = build_tokenize(table.tokenizer)
     unk_id, max_tokens, normalize = table.unk_id, table.max_tokens, table.normalize
 
     @tf.function
@@ -53,7 +54,8 @@ def sentence_token_ids(tokenize: Any, sentences: Any, *, unk_id: int, max_tokens
     """int32 RaggedTensor [b, (tokens)]: the first `max_tokens` tokens, [UNK] dropped."""
     import tensorflow as tf
 
-    ids = tokenize(sentences).merge_dims(1, 2)[:, :max_tokens]
+    ids = tokenize(sentences)
+    ids = (ids.merge_dims(1, 2) if ids.ragged_rank == 2 else ids)[:, :max_tokens]
     return tf.ragged.boolean_mask(ids, tf.not_equal(ids, unk_id))
 
 
@@ -99,6 +101,8 @@ def write_model2vec_folder(table: StaticTable, folder: str | Path, *, teacher: s
 def hf_tokenizer_json(table: StaticTable) -> dict[str, Any]:
     """A Hugging Face `tokenizers` definition that tokenizes exactly as the SavedModel does."""
     spec = table.tokenizer
+    if spec.family != "wordpiece":
+        return spec.tokenizer_json
     return {
         "version": "1.0",
         "truncation": None,

@@ -65,7 +65,7 @@ def apply_transforms(
     return TransformResult(network, tokenizer, {"steps": reports})
 
 
-WORDPIECE_ONLY = ("extend_vocab", "static")
+WORDPIECE_ONLY = ("extend_vocab",)
 
 
 def check_supported(recipe: Recipe, index: int, tokenizer: TokenizerSpec, network: Network) -> None:

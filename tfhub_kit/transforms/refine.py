@@ -35,13 +35,13 @@ def refine_static(
     import tensorflow as tf
 
     from tfhub_kit.staticmodel import mean_rows, sentence_token_ids
-    from tfhub_kit.tokenizers.wordpiece import Tokenize
+    from tfhub_kit.tokenizers import build_tokenize
 
     say = progress or (lambda _msg: None)
     start = time.perf_counter()
     projected = targets if table.pca is None else targets.astype(np.float64) @ table.pca.components
     projected = np.asarray(projected, dtype=np.float32)
-    tokenize = Tokenize(table.tokenizer)
+    tokenize = build_tokenize(table.tokenizer)
     chunks = [
         sentence_token_ids(
             tokenize, tf.constant(list(sentences[i : i + 4096])), unk_id=table.unk_id, max_tokens=table.max_tokens

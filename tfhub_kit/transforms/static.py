@@ -4,9 +4,10 @@
     table.vectors    # float32 [tokens, pca_dims]; row i embeds table.tokens[i]
 
 Every vocabulary token (minus `remove_tokens` and the [CLS]/[SEP]/[MASK] markers, which
-tokenization never yields) and every custom word is run through the encoder as
-`[CLS] token [SEP]` (a custom word as its teacher pieces) and mean-pooled over all
-positions. PCA, fitted on these unweighted vectors, reduces them to `pca_dims`; each row is
+tokenization never yields; for SentencePiece and BPE models every added token but padding
+and unknown) and every custom word (WordPiece models) is run through the encoder as
+`[CLS] token [SEP]` (`<s> token </s>`; a custom word as its teacher pieces) and mean-pooled
+over all positions. PCA, fitted on these unweighted vectors, reduces them to `pca_dims`; each row is
 then scaled by the SIF weight a / (a + p(rank)) with Zipf's p proportional to 1/(rank + 2)
 in table order. A sentence's vector is the mean of its token rows
 (`tfhub_kit.staticmodel`), which is how model2vec's `StaticModel` encodes.
@@ -14,6 +15,7 @@ in table order. A sentence's vector is the mean of its token rows
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -102,8 +104,13 @@ def distill_static(
     weights = sif_weights(len(tokens), settings.sif_coefficient)
     vectors = (vectors * weights[:, None]).astype(np.float32)
     workdir.mkdir(parents=True, exist_ok=True)
-    vocab_file = workdir / STATIC_VOCAB_FILE
-    vocab_file.write_text("".join(f"{tok}\n" for tok in tokens), encoding="utf-8")
+    if tokenizer.family == "wordpiece":
+        vocab_file = workdir / STATIC_VOCAB_FILE
+        vocab_file.write_text("".join(f"{tok}\n" for tok in tokens), encoding="utf-8")
+    else:
+        vocab_file = workdir / "tokenizer.json"
+        static_json = static_tokenizer_json(tokenizer.tokenizer_json, [i for _, i in kept])
+        vocab_file.write_text(json.dumps(static_json, ensure_ascii=False), encoding="utf-8")
     report = {
         "teacher_vocab_size": len(vocab),
         "tokens": len(tokens),
@@ -134,10 +141,30 @@ def distill_static(
 
 def static_vocabulary(vocab: Sequence[str], tokenizer: TokenizerSpec, remove_tokens: str) -> list[tuple[str, int]]:
     """(token, teacher id) for the table: the vocabulary in order, without tokens matching
-    `remove_tokens` and without the markers tokenization never yields ([CLS], [SEP], [MASK])."""
+    `remove_tokens` and without the markers tokenization never yields ([CLS], [SEP], [MASK];
+    for SentencePiece and BPE every added token except padding and unknown, as model2vec)."""
     markers = {tokenizer.special.cls, tokenizer.special.sep, tokenizer.special.mask}
+    if tokenizer.family != "wordpiece":
+        added = {t["content"] for t in tokenizer.tokenizer_json.get("added_tokens") or []}
+        markers |= added - {tokenizer.special.pad, tokenizer.special.unk}
     pattern = re.compile(remove_tokens)
     return [(tok, i) for i, tok in enumerate(vocab) if tok not in markers and not pattern.fullmatch(tok)]
+
+
+def static_tokenizer_json(tok_json: dict[str, Any], keep: list[int]) -> dict[str, Any]:
+    """The table's tokenizer.json (SentencePiece and BPE): the teacher's, with only the
+    table's tokens, no special-token template and a space before the text, as model2vec
+    tokenizes a static model."""
+    from tfhub_kit.tokenizers import prune_tokenizer_json
+
+    out = prune_tokenizer_json({**tok_json, "post_processor": None}, keep)
+    pre = out.get("pre_tokenizer") or {}
+    for step in pre.get("pretokenizers", [pre]):
+        if step.get("type") == "ByteLevel":
+            step["add_prefix_space"] = True
+        elif step.get("type") == "Metaspace":
+            step["prepend_scheme"] = "always"
+    return out
 
 
 def read_custom_words(path: Path) -> list[str]:
@@ -227,6 +254,14 @@ def _custom_word_pieces(
     teacher's pre-tokenizer splits (spaces, punctuation, CJK) is refused: tables hold words."""
     if not words:
         return [], 0
+    if tokenizer.family != "wordpiece":
+        raise RecipeError(
+            words_file or Path("(custom words)"),
+            "vocabulary",
+            f"custom words are not supported yet for a {tokenizer.family} tokenizer",
+            allowed="no vocabulary file, or a WordPiece teacher",
+            show_value=False,
+        )
     import tensorflow as tf
 
     from tfhub_kit.tokenizers.wordpiece import Tokenize
