@@ -82,7 +82,7 @@ def en_small_build(tmp_path_factory: pytest.TempPathFactory):
     return export_recipe(recipe, out_dir=tmp_path_factory.mktemp("build-en-small")).layout
 
 
-FAMILY_KINDS = ["xlm-roberta", "albert", "roberta"]
+FAMILY_KINDS = ["xlm-roberta", "albert", "roberta", "bart"]
 FAMILY_SEQ_LENGTH = 32
 
 
@@ -96,8 +96,8 @@ def use_sp_model() -> Path:
 
 @pytest.fixture(scope="session")
 def families(tmp_path_factory, use_sp_model):
-    """Tiny XLM-R (USE's real 128k SentencePiece model), ALBERT (SentencePiece trained here)
-    and RoBERTa (byte-level BPE trained here) checkpoints, exported once:
+    """Tiny XLM-R (USE's real 128k SentencePiece model), ALBERT (SentencePiece trained here),
+    RoBERTa and BART (byte-level BPE trained here) checkpoints, exported once:
     kind -> (recipe dir, PyTorch model, HF tokenizer, build layout)."""
     import yaml
     from helpers import tiny_family_checkpoint, tokenizer_corpus, train_sentencepiece
@@ -113,7 +113,7 @@ def families(tmp_path_factory, use_sp_model):
         elif kind == "albert":
             sp_file = root / "trained.model"
             sp_file.write_bytes(train_sentencepiece(tokenizer_corpus()))
-        config = {"hidden_act": "gelu"} if kind == "albert" else {"layer_norm_eps": 1e-3}
+        config = {"albert": {"hidden_act": "gelu"}, "bart": {}}.get(kind, {"layer_norm_eps": 1e-3})
         model, tokenizer = tiny_family_checkpoint(kind, root / "hf", sp_file, **config)
         recipe = {
             "model": {

@@ -84,8 +84,8 @@ def tiny_family_checkpoint(kind: str, folder: Path, tokenizer_file: Path | None 
     """A tiny random checkpoint with a real tokenizer, saved as Hugging Face saves it
     (safetensors + tokenizer.json + tokenizer_config.json); returns (PyTorch model, HF tokenizer).
 
-    `kind`: "xlm-roberta" (SentencePiece file given), "albert" (SentencePiece file given) or
-    "roberta" (byte-level BPE trained here with HF tokenizers)."""
+    `kind`: "xlm-roberta" (SentencePiece file given), "albert" (SentencePiece file given),
+    "roberta" or "bart" (byte-level BPE trained here with HF tokenizers)."""
     import json
     import shutil
     import tempfile
@@ -96,14 +96,15 @@ def tiny_family_checkpoint(kind: str, folder: Path, tokenizer_file: Path | None 
     torch.manual_seed(0)
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        if kind == "roberta":
+        if kind in ("roberta", "bart"):
             from tokenizers import ByteLevelBPETokenizer
 
             bpe = ByteLevelBPETokenizer()
             specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
             bpe.train_from_iterator(tokenizer_corpus(), vocab_size=3000, special_tokens=specials, show_progress=False)
             merges = [tuple(m) for m in json.loads(bpe.to_str())["model"]["merges"]]
-            tokenizer = transformers.RobertaTokenizer(vocab=bpe.get_vocab(), merges=merges)
+            cls = transformers.RobertaTokenizer if kind == "roberta" else transformers.BartTokenizer
+            tokenizer = cls(vocab=bpe.get_vocab(), merges=merges)
         else:
             name, cls = {
                 "xlm-roberta": ("sentencepiece.bpe.model", transformers.XLMRobertaTokenizer),
@@ -116,14 +117,19 @@ def tiny_family_checkpoint(kind: str, folder: Path, tokenizer_file: Path | None 
     if kind == "albert":
         cfg = transformers.AlbertConfig(**{**sizes, "embedding_size": 16, "num_hidden_groups": 1, **config})
         model = transformers.AlbertModel(cfg)
+    elif kind == "bart":
+        layers = {"encoder_layers": 2, "decoder_layers": 2, "encoder_attention_heads": 2, "decoder_attention_heads": 2}
+        sizes = {"d_model": 32, "encoder_ffn_dim": 64, "decoder_ffn_dim": 64, "vocab_size": len(tokenizer)}
+        model = transformers.BartModel(transformers.BartConfig(**{**layers, **sizes, "max_position_embeddings": 64}))
     elif kind == "xlm-roberta":
         model = transformers.XLMRobertaModel(transformers.XLMRobertaConfig(**{**sizes, "pad_token_id": 1, **config}))
     else:
         model = transformers.RobertaModel(transformers.RobertaConfig(**{**sizes, "pad_token_id": 1, **config}))
     with torch.no_grad():  # random LayerNorm and token-type weights, so porting them is tested
         for name, param in model.named_parameters():
-            if "LayerNorm" in name or "token_type" in name:
-                param.normal_(1.0 if name.endswith("weight") and "LayerNorm" in name else 0.0, 0.2)
+            norm = "layernorm" in name.lower().replace("_", "")
+            if norm or "token_type" in name:
+                param.normal_(1.0 if norm and name.endswith("weight") else 0.0, 0.2)
     model.eval()
     model.save_pretrained(folder, safe_serialization=True)
     return model, transformers.AutoTokenizer.from_pretrained(folder)

@@ -67,6 +67,8 @@ ARCHITECTURES: dict[str, Architecture] = {
         "xlm-roberta", "hidden_act", "hidden_dropout_prob", False, False, "transformer", strip_prefix="roberta."
     ),
     "albert": Architecture("albert", "hidden_act", "hidden_dropout_prob", True, True, "transformer", "albert."),
+    # BART's encoder side (the Common API has no place for the decoder).
+    "bart": Architecture("bart", "activation_function", "dropout", False, False, "transformer", strip_prefix="model."),
 }
 
 
@@ -139,6 +141,14 @@ def inspect_hf_folder(folder: Path) -> HFSource:
             allowed=" or ".join(WEIGHTS_FILES),
             show_value=False,
         )
+    if model_type == "bart" and config.get("scale_embedding"):
+        raise RecipeError(
+            config_file,
+            "scale_embedding",
+            "keras-hub's BART does not scale its embeddings",
+            allowed="false (BART's default)",
+            value=True,
+        )
     tokenizer = tokenizer_spec_from_hf(folder, model_type)
     return HFSource(
         folder=folder,
@@ -167,18 +177,23 @@ class Network:
         outputs = {"encoder_outputs": layer_outputs}
         if architecture.has_pooler:
             outputs["pooled_output"] = backbone.output["pooled_output"]
+        inputs = backbone.input
+        if isinstance(inputs, dict) and "encoder_token_ids" in inputs:  # BART: the encoder only
+            inputs = {k: v for k, v in inputs.items() if k.startswith("encoder_")}
         # One functional model over the same layers (and so the same variables) that also
         # exposes every transformer layer's output.
-        self._model = keras.Model(backbone.input, outputs)
+        self._model = keras.Model(inputs, outputs)
+        self._encoder_inputs = "encoder_token_ids" in inputs
         self.num_layers = len(layer_outputs)
 
     @property
     def variables(self) -> list[Any]:
-        return list(self.backbone.variables)
+        """The variables the outputs depend on (BART's decoder is left out)."""
+        return list(self._model.variables)
 
     @property
     def trainable_variables(self) -> list[Any]:
-        return list(self.backbone.trainable_variables)
+        return list(self._model.trainable_variables)
 
     @property
     def vocab_size(self) -> int:
@@ -202,7 +217,7 @@ class Network:
 
     def parameters(self) -> dict[str, int]:
         """Parameter counts: total, word embeddings, the rest."""
-        total = sum(int(v.numpy().size) for v in self.backbone.weights)
+        total = sum(int(v.numpy().size) for v in self._model.weights)
         words = int(self.word_embeddings.numpy().size)
         return {"total": total, "word_embeddings": words, "other": total - words}
 
@@ -233,7 +248,10 @@ class Network:
     def __call__(self, inputs: dict[str, Any], training: bool = False) -> dict[str, Any]:
         import tensorflow as tf
 
-        feed = {"token_ids": inputs["input_word_ids"], "padding_mask": inputs["input_mask"]}
+        if self._encoder_inputs:
+            feed = {"encoder_token_ids": inputs["input_word_ids"], "encoder_padding_mask": inputs["input_mask"]}
+        else:
+            feed = {"token_ids": inputs["input_word_ids"], "padding_mask": inputs["input_mask"]}
         if self.architecture.uses_segments:
             feed["segment_ids"] = inputs["input_type_ids"]
         out = self._model(feed, training=training)
@@ -260,7 +278,7 @@ def _layer_outputs(backbone: Any) -> list[Any]:
             for layer in group
         ]
     layers = sorted(
-        (layer for layer in backbone.layers if re.fullmatch(r"transformer_layer_\d+", layer.name)),
+        (layer for layer in backbone.layers if re.fullmatch(r"transformer(_encoder)?_layer_\d+", layer.name)),
         key=lambda layer: int(layer.name.rsplit("_", 1)[1]),
     )
     return [layer.output for layer in layers]

@@ -81,13 +81,14 @@ def check_supported(recipe: Recipe, index: int, tokenizer: TokenizerSpec, networ
             allowed="WordPiece checkpoints (bert, distilbert and WordPiece RoBERTa such as KLUE's)",
             value=network.architecture.model_type,
         )
-    if name == "prune_layers" and network.architecture.model_type == "albert":
+    if name == "prune_layers" and network.architecture.model_type in ("albert", "bart"):
         raise RecipeError(
             recipe.file,
             f"transforms[{index}].prune_layers",
-            "ALBERT shares one set of weights across its layers; dropping layers saves nothing",
+            "not supported for this architecture (ALBERT shares one set of weights across its "
+            "layers; BART's layer count is shared by its encoder and decoder)",
             allowed="bert, distilbert, roberta, xlm-roberta",
-            value="albert",
+            value=network.architecture.model_type,
         )
 
 
