@@ -152,3 +152,57 @@ def test_validate_passes_and_catches_a_tampered_packing_rule(kind, families, tmp
     report = validate_build(tampered, consumers=False)
     failed = {(r.saved_model, r.check) for r in report.results if not r.passed}
     assert failed == {("preprocess", "bert_pack_inputs")}
+
+
+def test_byte_fallback_and_its_pruning_match_hf(tmp_path):
+    """A byte-fallback SentencePiece model (trained here without Thai): unknown characters
+    become byte pieces, as HF's Unigram gives them, before and after pruning to English."""
+    import tensorflow as tf
+    from helpers import tokenizer_corpus, train_sentencepiece
+    from tokenizers import Tokenizer
+    from transformers import XLMRobertaTokenizer
+
+    from tfhub_kit.tokenizers import build_tokenize, prune_tokenizer_json, tokenizer_spec_from_hf
+    from tfhub_kit.tokenizers.sentencepiece import required_pieces
+
+    corpus = [line for line in tokenizer_corpus() if not any("\u0e00" <= c <= "\u0e7f" for c in line)]
+    model = train_sentencepiece(
+        corpus, byte_fallback=True, pad_id=1, unk_id=3, bos_id=0, eos_id=2, control_symbols=[], vocab_size=4000
+    )
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "sentencepiece.bpe.model").write_bytes(model)
+    XLMRobertaTokenizer.from_pretrained(tmp_path / "src").save_pretrained(tmp_path / "hf")
+    file = tmp_path / "hf" / "tokenizer.json"
+    tok_json = json.loads(file.read_text())
+    tok_json["model"]["byte_fallback"] = True  # HF's converter drops the flag; its Unigram honours it
+    file.write_text(json.dumps(tok_json))
+
+    texts = [s for s in SENTENCES if "\x00" not in s]  # NUL: see sentencepiece.py's docstring
+
+    def both(path):
+        ours = build_tokenize(tokenizer_spec_from_hf(path.parent, "xlm-roberta"))(tf.constant(texts)).to_list()
+        theirs = [e.ids for e in Tokenizer.from_file(str(path)).encode_batch(texts, add_special_tokens=False)]
+        return ours, theirs
+
+    ours, theirs = both(file)
+    assert ours == theirs
+    vocab = [row[0] for row in tok_json["model"]["vocab"]]
+    thai = texts.index(next(s for s in texts if "\u0e2a" in s))
+    assert any(vocab[i].startswith("<0x") for i in ours[thai])
+
+    english = corpus[:300]
+    used = build_tokenize(tokenizer_spec_from_hf(tmp_path / "hf", "xlm-roberta"))(tf.constant(english))
+    index = {tok: i for i, tok in enumerate(vocab)}
+    keep = sorted(
+        {0, 1, 2, 3, len(vocab) - 1}
+        | {int(i) for i in used.flat_values}
+        | {index[p] for p in required_pieces(tok_json)}
+    )
+    pruned = tmp_path / "pruned" / "tokenizer.json"
+    pruned.parent.mkdir()
+    for name in ("tokenizer_config.json",):
+        (pruned.parent / name).write_text((tmp_path / "hf" / name).read_text())
+    pruned.write_text(json.dumps(prune_tokenizer_json(tok_json, keep), ensure_ascii=False))
+    ours, theirs = both(pruned)
+    assert ours == theirs
+    assert len(keep) < 0.6 * len(vocab)

@@ -8,7 +8,8 @@ Precompiled charsmap run as TF string ops before it (see `normalizers`).
 
 Differences from HF that we know of: added tokens typed in the text (`<mask>`, user-defined
 symbols) are segmented as plain text, not matched whole; a NUL character is read as U+E000
-(the same unknown token unless the vocabulary holds either).
+(the same unknown token unless the vocabulary holds either; a byte-fallback model gives that
+character's three byte pieces where HF gives `<0x00>`).
 """
 
 from __future__ import annotations
