@@ -263,6 +263,7 @@ def _kind_context(manifest: Manifest, kind: str) -> dict[str, Any]:
         else "the first token's vector",
         "tokenizer_description": f"{_FAMILY_NAMES[family]} tokenization ({manifest.source['model_type']} rules)",
         "family": family,
+        "family_name": _FAMILY_NAMES[family],
         "packing": _PACKING_TEXT[manifest.tokenizer["packing"]],
         "token_shape": "(words), (pieces)" if family in ("wordpiece", "bytepair") else "(pieces)",
     }
