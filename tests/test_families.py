@@ -141,6 +141,8 @@ def test_validate_passes_and_catches_a_tampered_packing_rule(kind, families, tmp
     root, _, _, layout = families[kind]
     report = validate_build(layout.root, consumers=False)
     assert report.ok, [r for r in report.results if not r.passed]
+    if kind not in ("xlm-roberta", "albert"):  # one tampering per packing rule is enough
+        return
 
     tampered = tmp_path / "build"
     shutil.copytree(layout.root, tampered)
