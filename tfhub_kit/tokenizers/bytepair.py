@@ -62,9 +62,18 @@ class Tokenize(tf.Module):
         words = tf.ragged.boolean_mask(words, words != "")  # [b, (words)]
         # Each distinct word of the batch is encoded once (HF keeps a word cache too).
         unique, index = tf.unique(words.flat_values)
-        chars = tf.strings.bytes_split(tf.strings.regex_replace(unique, "\ue001", "\x00"))  # [words, (bytes)]
+        return words.with_flat_values(tf.gather(self._sp.tokenize(self._to_alphabet(unique)), index))
+
+    def _to_alphabet(self, words: tf.Tensor) -> tf.Tensor:
+        """Each byte of each word as GPT-2's printable character. Printable ASCII maps to
+        itself and the space to "Ġ": most words take that short cut; the rest go byte by byte."""
+        ascii_ = tf.strings.regex_full_match(words, "[!-~ ]*")
+        plain = tf.cast(tf.where(ascii_)[:, 0], tf.int32)
+        other = tf.cast(tf.where(~ascii_)[:, 0], tf.int32)
+        chars = tf.strings.bytes_split(tf.strings.regex_replace(tf.gather(words, other), "\ue001", "\x00"))
         mapped = tf.strings.reduce_join(chars.with_flat_values(self._bytes.lookup(chars.flat_values)), axis=-1)
-        return words.with_flat_values(tf.gather(self._sp.tokenize(mapped), index))
+        spaced = tf.strings.regex_replace(tf.gather(words, plain), " ", "\u0120")
+        return tf.dynamic_stitch([plain, other], [spaced, mapped])
 
 
 def byte_level_settings(tok_json: dict[str, Any], file: Path) -> bool:
