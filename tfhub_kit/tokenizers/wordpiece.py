@@ -15,9 +15,10 @@ import tensorflow_text as tf_text
 from tfhub_kit.tokenizers import TokenizerSpec
 from tfhub_kit.tokenizers.preprocessor import STRINGS
 
-_PUNCT = r"[!-/]|[:-@]|[\[-`]|[{-~]|\p{P}"
-_CJK = "|".join(
-    rf"[\x{{{a}}}-\x{{{b}}}]"
+_PUNCT = r"!-/:-@\[-`{-~\p{P}"
+"""ASCII punctuation and Unicode's P categories, as an RE2 character-class body."""
+_CJK = "".join(
+    rf"\x{{{a}}}-\x{{{b}}}"
     for a, b in (
         ("4E00", "9FFF"),
         ("3400", "4DBF"),
@@ -29,6 +30,7 @@ _CJK = "|".join(
         ("2F800", "2FA1F"),
     )
 )
+"""CJK ideographs, as BERT's tokenizer lists them, as an RE2 character-class body."""
 
 
 def normalize(text: tf.Tensor, spec: TokenizerSpec) -> tf.Tensor:
@@ -53,15 +55,18 @@ class Tokenize(tf.Module):
         super().__init__(name="tokenize")
         self._spec = spec
         self._max_chars = spec.max_chars_per_word
-        keep = _PUNCT + ("|" + _CJK if spec.split_cjk else "")
-        self._keep_delims = f"({keep})"
+        keep = _PUNCT + (_CJK if spec.split_cjk else "")
+        self._split = rf"(\s+)|([{keep}])"  # white space goes; punctuation (and CJK) stay as words
         self._unk_id = spec.unk_id()
-        self._wordpiece = tf_text.WordpieceTokenizer(
-            str(spec.vocab_file),
+        self.vocab_file = tf.saved_model.Asset(str(spec.vocab_file))  # ships with the SavedModel
+        self._wordpiece = tf_text.FastWordpieceTokenizer(
+            spec.vocab(),
             suffix_indicator=spec.suffix_indicator,
             max_bytes_per_word=4 * spec.max_chars_per_word,
             token_out_type=tf.int32,
             unknown_token=spec.special.unk,
+            no_pretokenization=True,
+            support_detokenization=False,
         )
 
     @tf.function(input_signature=[STRINGS])
@@ -76,9 +81,8 @@ class Tokenize(tf.Module):
         """Normalise like HF's BertNormalizer, then split into words: [b, (words)] strings.
         (The normaliser drops NUL, so NUL can mark word breaks: regex_replace + split is
         several times faster than tensorflow-text's regex_split.)"""
-        text = normalize(sentences, self._spec)
-        text = tf.strings.regex_replace(text, self._keep_delims, "\x00\\1\x00")
-        words = tf.strings.split(tf.strings.regex_replace(text, r"\s+", "\x00"), sep="\x00")
+        text = tf.strings.regex_replace(normalize(sentences, self._spec), self._split, "\x00\\2\x00")
+        words = tf.strings.split(text, sep="\x00")
         return tf.ragged.boolean_mask(words, words != "")
 
     def _unk_long_words(self, words: tf.Tensor, pieces: tf.RaggedTensor) -> tf.RaggedTensor:
@@ -118,5 +122,5 @@ class CountingTokenizer(tf.Module):
     def __call__(self, sentences: tf.Tensor) -> tf.RaggedTensor:
         text = normalize(sentences, self._spec)
         if self._spec.split_cjk:
-            text = tf.strings.regex_replace(text, "(" + _CJK + ")", " \\1 ")
+            text = tf.strings.regex_replace(text, f"([{_CJK}])", " \\1 ")
         return self._wordpiece.tokenize(text)
