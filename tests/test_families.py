@@ -208,3 +208,30 @@ def test_byte_fallback_and_its_pruning_match_hf(tmp_path):
     ours, theirs = both(pruned)
     assert ours == theirs
     assert len(keep) < 0.6 * len(vocab)
+
+
+@pytest.mark.parametrize(
+    ("kind", "step", "field"),
+    [
+        ("albert", {"prune_layers": {"keep": [0]}}, "transforms[0].prune_layers"),
+        ("xlm-roberta", {"extend_vocab": {"vocab": "pieces.txt"}}, "transforms[0].extend_vocab"),
+    ],
+)
+def test_transforms_a_family_cannot_take_are_refused_by_name(kind, step, field, families, tmp_path):
+    import yaml
+
+    from tfhub_kit.errors import RecipeError
+    from tfhub_kit.export import export_recipe
+
+    root = families[kind][0]
+    (tmp_path / "pieces.txt").write_text("한국\n")
+    recipe = {
+        "model": {"publisher": "test", "name": "refused", "version": 1, "description": "Refused."},
+        "source": {"hf_folder": str(root / "hf")},
+        "transforms": [step],
+    }
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    with pytest.raises(RecipeError) as err:
+        export_recipe(tmp_path, out_dir=tmp_path / "build")
+    assert f"field '{field}'" in str(err.value) and "Allowed:" in str(err.value)
+    assert not (tmp_path / "build" / "test" / "refused" / "1").exists()

@@ -91,7 +91,7 @@ def test_good_recipe_passes(tmp_path, minilm_dir):
             {"model_type": "gpt2"},
             [
                 "config.json: field 'model_type': this model type is not supported.",
-                "Allowed: albert, bert, distilbert, roberta, xlm-roberta.",
+                "Allowed: albert, bart, bert, distilbert, roberta, xlm-roberta.",
                 "Received: 'gpt2'.",
             ],
             id="unsupported-model-type",
