@@ -11,7 +11,27 @@ from conftest import SAMPLE_RECIPE
 from tfhub_kit.cli import main
 
 
-@pytest.mark.parametrize("args", [[], ["recipe"], ["recipe", "check"], ["export"]])
+def _command_paths(group, prefix=()) -> list[list[str]]:
+    """Every command and group under `group`, as argument lists: a new command cannot escape."""
+    import click
+
+    paths = [list(prefix)]
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            paths += _command_paths(command, (*prefix, name))
+        else:
+            paths.append([*prefix, name])
+    return paths
+
+
+COMMANDS = _command_paths(main)
+
+
+def test_the_command_list_is_the_whole_cli():
+    assert len(COMMANDS) >= 13 and ["export"] in COMMANDS and ["recipe", "check"] in COMMANDS
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a) or "tfhub-kit")
 def test_every_help_has_an_example(args):
     result = CliRunner().invoke(main, [*args, "--help"])
     assert result.exit_code == 0

@@ -40,7 +40,7 @@ def test_multilingual_pruning_is_exact_for_kept_languages(tmp_path):
     assert step["vocab_size_before"] == 5004 and step["vocab_size_after"] < 5004
     assert set(step["languages"]) == {"de", "fr", "es", "ru", "ko"}
     for lang, figures in step["languages"].items():
-        assert figures["lines"] == 1000 and figures["kept_tokens"] > 100 and figures["token_coverage"] == 1.0, lang
+        assert figures["lines"] == 1000 and figures["kept_tokens"] > 100, lang
     assert step["parameters_before"]["word_embeddings"] == 5004 * 64
 
     # the same random network, unpruned, built in memory from the same seed
@@ -54,8 +54,16 @@ def test_multilingual_pruning_is_exact_for_kept_languages(tmp_path):
     diff = np.abs(original.__call__(text, training=False).numpy() - pruned(text).numpy()).max()
     assert diff <= 1e-6
 
-    # a pruned language: Thai falls back to [UNK]
+    # Korean text the vocabulary did not come from (KorSTS dev): most pieces kept, not all.
+    from tfhub_kit.datasets import read_sts
+
+    korean = read_sts(ROOT / "data" / "korsts" / "sts-dev.tsv", "korsts_tsv")[0]
     pre = tf.saved_model.load(str(layout.saved_model("preprocess")))
+    ids = pre.tokenize(tf.constant(korean)).flat_values.numpy()
+    kept_share = float((ids != manifest.special_tokens["unk_id"]).mean())
+    assert 0.8 < kept_share < 1.0, kept_share
+
+    # a pruned language: Thai falls back to [UNK]
     thai = (ROOT / "data/tatoeba/tatoeba.tha-eng.tha").read_text().splitlines()[0]
     ids = pre.tokenize(tf.constant([thai])).flat_values.numpy().tolist()
     unk = manifest.special_tokens["unk_id"]

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -109,9 +108,9 @@ def test_vocabulary_drops_unused_and_markers(minilm_dir):
 # --- parity with model2vec's own distill -------------------------------------------------
 
 
-def test_distill_rows_equal_model2vec_distill(tiny_teacher, tmp_path):
+def test_distill_rows_equal_model2vec_distill(tiny_teacher, tmp_path, monkeypatch):
     """Same teacher, same knobs, custom words included: our rows equal model2vec's (PyTorch)."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     from model2vec.distill import distill
 
     from tfhub_kit.transforms.static import distill_static
