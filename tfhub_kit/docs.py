@@ -286,8 +286,7 @@ _PATHS = (
         re.compile(r"^assets/docs/(?P<pub>[a-z\d-]+)/collections/(?P<name>[\w.-]+(?:/[\w.-]+)*)/(?P<ver>\d+)\.md$"),
     ),
 )
-_META = re.compile(r"^<!-- (?P<key>[\w-]+): (?P<value>.+?) -->$")
-_ICON = re.compile(r"^\[!\[Icon URL\]\]\(https://.+\)$")
+_META = re.compile(r"^<!--(?P<key>(\w|\s|-)+):(?P<value>.+)-->$")  # tools/validator.py's pattern
 _HUB_LINK = re.compile(r"https://tfhub\.dev/(?P<handle>[a-z\d-]+/[\w.-]+(?:/[\w.-]+)*/\d+)")
 
 
@@ -349,22 +348,37 @@ def lint_file(path: Path, root: Path, handles_with_docs: set[str] | frozenset[st
     if lines[0] not in (expected, "# Placeholder"):
         error(1, "first-line", f"line 1 must be exactly {expected!r}, found {lines[0]!r}")
         return errors
-    desc_line = next((i for i in (1, 2) if i < len(lines) and lines[i].strip()), None)
-    if desc_line is None or lines[desc_line].startswith(("<!--", "#")):
-        error(2, "description", "a one-line description must follow on line 2 or 3")
+    # Description and metadata are read exactly as tfhub.dev's tools/validator.py reads them:
+    # one blank line may follow line 1; the description runs to the first blank line or
+    # "<!--" line; then, up to the first line starting with "#", only blank lines,
+    # metadata comments and an "[![Icon URL]]" line may appear.
+    number = 2 if len(lines) > 2 and not lines[1] else 1
+    description: list[tuple[int, str]] = []
+    while number < len(lines) and lines[number] and not lines[number].startswith("<!--"):
+        description.append((number + 1, lines[number]))
+        number += 1
+    if not description:
+        error(2, "description", "a short description must follow on line 2 (or line 3 after a blank line)")
         return errors
+    for line_number, line in description[1:]:
+        if line.startswith("#"):
+            error(
+                line_number,
+                "description",
+                f"the heading {line!r} is read as part of the description: leave a blank line before it",
+            )
     tags: dict[str, list[tuple[int, str]]] = {}
-    number = desc_line + 1
     while number < len(lines) and not lines[number].startswith("#"):
         line = lines[number]
         meta = _META.match(line)
         if meta:
-            tags.setdefault(meta["key"], []).append((number + 1, meta["value"].strip()))
-        elif line.strip() and not (kind == "publisher" and _ICON.match(line)):
+            tags.setdefault(meta["key"].strip(), []).append((number + 1, meta["value"].strip()))
+        elif line and not line.startswith("[![Icon URL]]"):
             error(
                 number + 1,
                 "metadata-block",
-                f"only metadata lines '<!-- key: value -->' may precede the first heading, found {line!r}",
+                f"unexpected line {line!r}: before the first heading only blank lines, "
+                "'<!-- key: value -->' metadata and an '[![Icon URL]](...)' line may follow the description",
             )
         number += 1
     if kind == "publisher":
