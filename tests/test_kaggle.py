@@ -45,7 +45,8 @@ def test_plan_lists_each_variation_directory_and_files(minilm_build):
     assert plan.card == minilm_build.docs / "kaggle" / "all_minilm_l6_v2.md"
     assert plan.card.read_text().startswith("# all_minilm_l6_v2\n")
 
-    result = CliRunner().invoke(main, ["publish", str(minilm_build.root), "--to", TARGET, "--dry-run"])
+    # --force: the plan is what this test reads; the release gate has its own tests (test_gate.py)
+    result = CliRunner().invoke(main, ["publish", str(minilm_build.root), "--to", TARGET, "--dry-run", "--force"])
     assert result.exit_code == 0
     assert "tfhub-kit/all-minilm-l6-v2/tensorFlow2/default-encoder  <- " in result.output
 

@@ -28,6 +28,9 @@ def _objects() -> dict[str, object]:
 
 @pytest.fixture(scope="module")
 def tiny_packaged(tiny_build):
+    from tfhub_kit.validate import validate_build
+
+    assert validate_build(tiny_build.root, consumers=False).ok  # publish ships validated builds only
     package_build(tiny_build.root)
     return tiny_build
 

@@ -231,17 +231,27 @@ def docs(build_dir: str | None, asset_base: str | None, check_path: str | None) 
     click.echo(f"{len(result.files)} docs in {result.root}, lint clean")
 
 
+_FORCE_OPTION = click.option(
+    "--force", is_flag=True, help="Ship a build that has not passed validate/evaluate as it is now (warns)."
+)
+
+
 @main.command()
 @click.argument("build_dir", type=click.Path(exists=True, file_okay=False))
+@_FORCE_OPTION
 @_handle_errors
-def package(build_dir: str) -> None:
+def package(build_dir: str, force: bool) -> None:
     """Write one reproducible .tar.gz per SavedModel and SHA256SUMS under BUILD_DIR/dist.
+    Refuses a build without a passing, current validation.json or that missed a threshold.
 
     \b
     Example:
       tfhub-kit package build/tfhub-kit/all_minilm_l6_v2/1
     """
+    from tfhub_kit.gate import check_gate
     from tfhub_kit.package import package_build
+
+    check_gate(build_dir, force=force, warn=_progress)
 
     result = package_build(build_dir, progress=_progress)
     for path in result.tarballs.values():
@@ -268,14 +278,19 @@ _TO_OPTION = click.option(
 @click.argument("build_dir", type=click.Path(exists=True, file_okay=False))
 @_TO_OPTION
 @click.option("--dry-run", is_flag=True, help="Print what would be uploaded, upload nothing.")
+@_FORCE_OPTION
 @_handle_errors
-def publish(build_dir: str, target: str, dry_run: bool) -> None:
-    """Upload a packaged build. A published version is never overwritten.
+def publish(build_dir: str, target: str, dry_run: bool, force: bool) -> None:
+    """Upload a packaged build. A published version is never overwritten; a build without a
+    passing, current validation.json or that missed a threshold is refused.
 
     \b
     Example:
       tfhub-kit publish build/tfhub-kit/all_minilm_l6_v2/1 --to gs://my-bucket/hub --dry-run
     """
+    from tfhub_kit.gate import check_gate
+
+    check_gate(build_dir, force=force, warn=_progress)
     if target.startswith("gs://"):
         from tfhub_kit.publish.gcs import plan_gcs, publish_gcs
 
