@@ -72,3 +72,62 @@ def test_generated_publisher_page_keeps_its_heading_out_of_the_description(tmp_p
     page.parent.mkdir(parents=True)
     page.write_text("# Publisher acme\nModels by Acme.\n## Acme\n\nText encoders republished.\n")
     assert {e.rule for e in lint_file(page, root)} == {"description", "metadata-block"}
+
+
+PUBLISHER_OVERRIDE = """# Publisher {{ publisher }}
+Our own publisher page.
+
+## Acme Research
+
+Restyled by a recipe's docs.templates folder.
+"""
+
+
+def test_a_recipe_template_overrides_the_kit_by_name_and_is_linted(tiny_build, tmp_path):
+    import json
+
+    from tfhub_kit.docs import DocsError, render_docs
+
+    root = tmp_path / "build"
+    shutil.copytree(tiny_build.root, root, ignore=shutil.ignore_patterns("docs"))
+    overrides = tmp_path / "templates"
+    overrides.mkdir()
+    (overrides / "publisher.md.j2").write_text(PUBLISHER_OVERRIDE)
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["docs"]["templates"] = str(overrides)
+    (root / "manifest.json").write_text(json.dumps(manifest))
+
+    render_docs(root, asset_base="https://example.org/models")
+    page = (root / "docs" / "assets" / "docs" / "test" / "test.md").read_text()
+    assert "Restyled by a recipe's docs.templates folder." in page
+    assert (
+        "# Module test/tiny_bert"
+        in (root / "docs" / "assets" / "docs" / "test" / "models" / "tiny_bert" / "1.md").read_text()
+    )
+
+    (overrides / "publisher.md.j2").write_text(PUBLISHER_OVERRIDE.replace("page.\n\n##", "page.\n##"))
+    with pytest.raises(DocsError) as err:
+        render_docs(root, asset_base="https://example.org/models")
+    assert "description" in str(err.value)
+
+
+def test_a_templates_folder_with_unknown_names_is_refused(tmp_path):
+    import yaml
+
+    from tfhub_kit.errors import RecipeError
+    from tfhub_kit.recipe import load_recipe
+
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "publisher.md.j2").write_text("x")
+    (tmp_path / "mine" / "readme.md.j2").write_text("x")
+    recipe = {
+        "model": {"publisher": "test", "name": "m", "version": 1, "description": "M."},
+        "source": {"scratch": {"vocab": "vocab.txt"}},
+        "docs": {"templates": "mine"},
+    }
+    (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\n")
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    with pytest.raises(RecipeError) as err:
+        load_recipe(tmp_path)
+    assert "field 'docs.templates'" in str(err.value) and "readme.md.j2" in str(err.value)
+    assert "publisher.md.j2" in str(err.value)  # the allowed names are listed

@@ -125,7 +125,7 @@ def doc_pages(manifest: Manifest, results: dict[str, Any] | None, base: str) -> 
         kind: {"handle": f"{pub}/{name}/{version}", "url": f"{base}/{model_path(manifest, kind)}"}
         for kind, name in names.items()
     }
-    env = _environment()
+    env = _environment(docs.get("templates"))
     common = _common_context(manifest, results, docs)
     pages: dict[str, str] = {}
     for kind, name in names.items():
@@ -208,11 +208,15 @@ def usage_example(kind: str, urls: dict[str, str]) -> str:
     )
 
 
-def _environment() -> Any:
+def _environment(overrides: str | None = None) -> Any:
+    """Jinja with the kit's templates; a recipe's `docs.templates` folder wins by name."""
     import jinja2
 
+    loader: Any = jinja2.PackageLoader("tfhub_kit", "templates")
+    if overrides:
+        loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(overrides), loader])
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("tfhub_kit", "templates"),
+        loader=loader,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,

@@ -256,11 +256,19 @@ def _manifest(
         training=training,
         validate=dataclasses.asdict(recipe.validate),
         evaluate=_evaluate_config(recipe),
-        docs=dataclasses.asdict(recipe.docs),
+        docs=_docs_config(recipe),
         publish=dataclasses.asdict(recipe.publish),
         versions=_versions(),
         **build,
     )
+
+
+def _docs_config(recipe: Recipe) -> dict[str, Any]:
+    """The recipe's docs section with its templates folder made absolute, for the docs stage."""
+    config = dataclasses.asdict(recipe.docs)
+    if config["templates"]:
+        config["templates"] = str(recipe.data_path(config["templates"]))
+    return config
 
 
 def _evaluate_config(recipe: Recipe) -> dict[str, Any]:

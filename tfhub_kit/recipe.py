@@ -390,6 +390,9 @@ class DocsSection:
     publisher_name: str = ""
     publisher_description: str = ""
     publisher_icon: str | None = None
+    templates: str | None = None
+    """A folder (relative to the recipe) of `.md.j2` files that replace the kit's templates of
+    the same name; the pages they make are linted like the others."""
 
 
 @dataclass(frozen=True)
@@ -604,6 +607,8 @@ def _check_data_files(recipe: Recipe) -> None:
         named += [(f"evaluate.bitext[{i}].source", b.source), (f"evaluate.bitext[{i}].target", b.target)]
     if recipe.train is not None:
         named += _check_train(recipe, recipe.train)
+    if recipe.docs.templates is not None:
+        _check_templates(recipe)
     for dotted, relative in named:
         if not recipe.data_path(relative).is_file():
             raise RecipeError(
@@ -613,6 +618,33 @@ def _check_data_files(recipe: Recipe) -> None:
                 allowed="a data file, relative to the recipe folder",
                 value=relative,
             )
+
+
+def _check_templates(recipe: Recipe) -> None:
+    """`docs.templates` is a folder whose .md.j2 files are named like the kit's templates."""
+    from importlib import resources
+
+    folder = recipe.data_path(recipe.docs.templates)
+    if not folder.is_dir():
+        raise RecipeError(
+            recipe.file,
+            "docs.templates",
+            f"folder {folder} does not exist",
+            allowed="a folder of .md.j2 templates, relative to the recipe folder",
+            value=recipe.docs.templates,
+        )
+    known = sorted(
+        p.name for p in resources.files("tfhub_kit").joinpath("templates").iterdir() if p.name.endswith(".j2")
+    )
+    unknown = sorted(p.name for p in folder.glob("*.j2") if p.name not in known)
+    if unknown:
+        raise RecipeError(
+            recipe.file,
+            "docs.templates",
+            f"{folder} holds templates the kit does not use",
+            allowed=", ".join(known),
+            value=unknown,
+        )
 
 
 def _check_train(recipe: Recipe, train: TrainSection) -> list[tuple[str, str]]:
