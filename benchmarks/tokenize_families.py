@@ -61,13 +61,12 @@ def ours(folder: Path, lines: list[str], batch: int) -> tuple[float, list[list[i
     import tensorflow as tf
 
     from tfhub_kit.networks import inspect_hf_folder
-    from tfhub_kit.tokenizers import build_tokenize
+    from tfhub_kit.tokenizers import build_tokenize, flat_ids
 
     tokenize = build_tokenize(inspect_hf_folder(folder).tokenizer)
 
     def flat(text: tf.Tensor) -> tf.RaggedTensor:
-        ids = tokenize(text)
-        return ids.merge_dims(1, 2) if ids.ragged_rank == 2 else ids
+        return flat_ids(tokenize(text))
 
     def run(texts: list[str]) -> int:
         ds = tf.data.Dataset.from_tensor_slices(texts).batch(batch)

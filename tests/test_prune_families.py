@@ -86,4 +86,6 @@ def _all(langs: dict[str, str]) -> list[str]:
 
 
 def _flat(tokens) -> list[list[int]]:
-    return (tokens.merge_dims(1, 2) if tokens.ragged_rank == 2 else tokens).to_list()
+    from tfhub_kit.tokenizers import flat_ids
+
+    return flat_ids(tokens).to_list()

@@ -54,8 +54,9 @@ def sentence_token_ids(tokenize: Any, sentences: Any, *, unk_id: int, max_tokens
     """int32 RaggedTensor [b, (tokens)]: the first `max_tokens` tokens, [UNK] dropped."""
     import tensorflow as tf
 
-    ids = tokenize(sentences)
-    ids = (ids.merge_dims(1, 2) if ids.ragged_rank == 2 else ids)[:, :max_tokens]
+    from tfhub_kit.tokenizers import flat_ids
+
+    ids = flat_ids(tokenize(sentences))[:, :max_tokens]
     return tf.ragged.boolean_mask(ids, tf.not_equal(ids, unk_id))
 
 

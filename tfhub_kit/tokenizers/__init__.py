@@ -30,8 +30,6 @@ from tfhub_kit.errors import RecipeError
 
 VOCAB_FILE = "vocab.txt"
 TOKENIZER_JSON = "tokenizer.json"
-FAMILIES = ("wordpiece", "sentencepiece", "bytepair")
-PACKING_RULES = ("bert", "roberta")
 _HF_MODEL_FAMILY = {"WordPiece": "wordpiece", "Unigram": "sentencepiece", "BPE": "bytepair"}
 
 
@@ -159,6 +157,12 @@ def build_tokenize(spec: TokenizerSpec) -> Any:
     return Tokenize(spec)
 
 
+def flat_ids(tokens: Any) -> Any:
+    """Ragged ids [b, (tokens)] from a family's `tokenize` output ([b, (words), (pieces)] or
+    already [b, (pieces)])."""
+    return tokens.merge_dims(1, 2) if tokens.ragged_rank == 2 else tokens
+
+
 def hf_vocab(tok_json: dict[str, Any]) -> list[str]:
     """Tokens of a `tokenizer.json` in id order: the model's vocabulary plus added tokens."""
     model = tok_json["model"]
@@ -185,10 +189,12 @@ def prune_tokenizer_json(tok_json: dict[str, Any], keep: list[int]) -> dict[str,
         model["vocab"] = [rows[i] for i in keep]
         model["unk_id"] = new_id.get(model.get("unk_id")) if model.get("unk_id") is not None else None
     else:
+        from tfhub_kit.tokenizers.bytepair import merges_of
+
         kept = {vocab[i] for i in keep}
         model["vocab"] = {vocab[i]: n for n, i in enumerate(keep)}
         merges = model.get("merges", [])
-        pairs = [m.split(" ", 1) if isinstance(m, str) else m for m in merges]
+        pairs = merges_of(model)
         model["merges"] = [m for m, (a, b) in zip(merges, pairs) if a in kept and b in kept and a + b in kept]
     out["added_tokens"] = [
         {**t, "id": new_id[int(t["id"])]} for t in out.get("added_tokens") or [] if int(t["id"]) in new_id

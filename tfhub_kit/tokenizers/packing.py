@@ -19,6 +19,8 @@ from typing import Any
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from tfhub_kit.tokenizers import flat_ids
+
 
 def special_count(rule: str, segments: int) -> int:
     """How many special tokens `rule` adds around `segments` segments."""
@@ -40,7 +42,7 @@ def pack_segments(
     With `fixed_length` the outputs are [b, seq_length]; otherwise they are padded only to the
     longest packed row (at most seq_length), which is what a strings-to-embedding model wants.
     """
-    flat = [s.merge_dims(-2, -1) if s.ragged_rank == 2 else s for s in segments]
+    flat = [flat_ids(s) for s in segments]
     budget = seq_length - special_count(rule, len(flat))
     trimmed = _longest_first(flat, budget) if len(flat) == 2 else tf_text.RoundRobinTrimmer(budget).trim(flat)
     if rule == "roberta":  # every segment after the first opens with a second </s>

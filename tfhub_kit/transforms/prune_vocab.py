@@ -37,7 +37,7 @@ import numpy as np
 from tfhub_kit.layout import sha256_file
 from tfhub_kit.networks import Network
 from tfhub_kit.recipe import PruneVocabSection, Recipe
-from tfhub_kit.tokenizers import TokenizerSpec
+from tfhub_kit.tokenizers import TokenizerSpec, flat_ids
 
 _BRACKETED = re.compile(r"^\[[^\]]+\]$")
 _UNUSED = re.compile(r"^\[unused\d+\]$")
@@ -87,7 +87,7 @@ def count_tokens(
     def count(lines: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         lines = tf.boolean_mask(lines, tf.strings.length(lines) > 0)  # per batch: a per-line filter costs 4x
         tokens = tokenize(lines)
-        flat = tokens.merge_dims(1, 2) if tokens.ragged_rank == 2 else tokens
+        flat = flat_ids(tokens)
         ids = tf.cast(flat.values, tf.int64)
         per_line = tf.unique(flat.value_rowids() * vocab_size + ids).y % vocab_size
         line_counts = tf.math.bincount(
