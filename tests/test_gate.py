@@ -65,3 +65,6 @@ def test_failed_stale_and_below_threshold_builds_are_refused(tiny_build, tmp_pat
     result = CliRunner().invoke(main, ["publish", str(root), "--to", "gs://models/hub", "--dry-run"])
     assert result.exit_code == 1
     assert "sts.stsb-en-dev.spearman is 80.00, below the bar of 85.00" in result.stderr
+
+    (root / "results.json").write_text("{truncated")  # a corrupt report is no pass either
+    assert gate_problems(root) == [f"results.json is not a JSON object: run `tfhub-kit evaluate {root}` again"]

@@ -46,6 +46,8 @@ def gate_problems(build_dir: str | Path) -> list[str]:
     where = f"run `tfhub-kit validate {layout.root}`"
     if validation is None:
         problems.append(f"no {VALIDATION_FILE}: {where}")
+    elif validation is _UNREADABLE:
+        problems.append(f"{VALIDATION_FILE} is not a JSON object: {where} again")
     elif not validation.get("ok"):
         problems.append(f"{VALIDATION_FILE} has {validation.get('failed', '?')} failed checks: fix them, then {where}")
     elif (layout.root / VALIDATION_FILE).stat().st_mtime < newest:
@@ -56,6 +58,8 @@ def gate_problems(build_dir: str | Path) -> list[str]:
     if results is None:
         if thresholds:
             problems.append(f"no {RESULTS_FILE} for the recipe's thresholds ({', '.join(thresholds)}): {where}")
+    elif results is _UNREADABLE:
+        problems.append(f"{RESULTS_FILE} is not a JSON object: {where} again")
     else:
         missed = [g for g in results.get("gates", []) if not g.get("passed")]
         problems += [f"{g['metric']} is {g['value']:.2f}, below the bar of {g['threshold']:.2f}" for g in missed]
@@ -86,10 +90,16 @@ def _thresholds(config: dict[str, Any]) -> list[str]:
     return found
 
 
+_UNREADABLE: dict[str, Any] = {}
+"""What `_read` returns for a file that is not a JSON object (compared by identity)."""
+
+
 def _read(path: Path) -> dict[str, Any] | None:
+    """The JSON object in `path`, None if there is no file, `_UNREADABLE` if it is not one."""
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError:
-        return {"ok": False, "failed": "unreadable"}
+        return _UNREADABLE
+    return data if isinstance(data, dict) else _UNREADABLE
