@@ -6,8 +6,9 @@ tfhub.dev's own rules.
 
 Writes `docs/assets/docs/<publisher>/...` laid out as in the tfhub.dev repository (ready for
 a pull request): the publisher page, one page per SavedModel, a collection page if the
-recipe names one, and `docs/kaggle/<model>.md`. Templates are Jinja files shipped in
-`tfhub_kit/templates/`, rendered with StrictUndefined.
+recipe names one, and `docs/kaggle/<model>.md`. Templates are the Jinja files of the top-level
+`templates/` folder (the package `tfhub_kit.templates` once installed), rendered with
+StrictUndefined; a recipe's `docs.templates` folder overrides them by name.
 """
 
 from __future__ import annotations
@@ -212,7 +213,7 @@ def _environment(overrides: str | None = None) -> Any:
     """Jinja with the kit's templates; a recipe's `docs.templates` folder wins by name."""
     import jinja2
 
-    loader: Any = jinja2.PackageLoader("tfhub_kit", "templates")
+    loader: Any = jinja2.FileSystemLoader(str(resources.files("tfhub_kit.templates")))
     if overrides:
         loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(overrides), loader])
     env = jinja2.Environment(

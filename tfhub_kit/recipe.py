@@ -633,9 +633,7 @@ def _check_templates(recipe: Recipe) -> None:
             allowed="a folder of .md.j2 templates, relative to the recipe folder",
             value=recipe.docs.templates,
         )
-    known = sorted(
-        p.name for p in resources.files("tfhub_kit").joinpath("templates").iterdir() if p.name.endswith(".j2")
-    )
+    known = sorted(p.name for p in resources.files("tfhub_kit.templates").iterdir() if p.name.endswith(".j2"))
     unknown = sorted(p.name for p in folder.glob("*.j2") if p.name not in known)
     if unknown:
         raise RecipeError(
