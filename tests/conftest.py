@@ -33,18 +33,23 @@ def minilm_build(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def tiny_build(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path):
-    """A tiny random BERT (2 layers, 32 dims, MiniLM's vocabulary) exported for real."""
+    """A tiny random BERT (2 layers, 32 dims, MiniLM's vocabulary, tanh-approximate GELU as
+    keras-hub's BertBackbone computes it) exported for real, with a keras-hub preset."""
     import yaml
     from helpers import tiny_hf_checkpoint
 
     from tfhub_kit.export import export_recipe
 
     folder = tmp_path_factory.mktemp("tiny")
-    tiny_hf_checkpoint("bert", folder / "hf", minilm_dir / "vocab.txt")
+    tiny_hf_checkpoint("bert", folder / "hf", minilm_dir / "vocab.txt", hidden_act="gelu_new")
     recipe = {
         "model": {"publisher": "test", "name": "tiny_bert", "version": 1, "description": "Tiny."},
         "source": {"hf_folder": "hf"},
-        "export": {"seq_length": 32, "embedding": {"pooling": "mean", "normalize": "yes"}},
+        "export": {
+            "saved_models": ["encoder", "preprocess", "embedding", "keras_preset"],
+            "seq_length": 32,
+            "embedding": {"pooling": "mean", "normalize": "yes"},
+        },
     }
     (folder / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     return export_recipe(folder, out_dir=folder / "build").layout
@@ -113,7 +118,11 @@ def families(tmp_path_factory, use_sp_model):
         elif kind == "albert":
             sp_file = root / "trained.model"
             sp_file.write_bytes(train_sentencepiece(tokenizer_corpus()))
-        config = {"albert": {"hidden_act": "gelu"}, "bart": {}}.get(kind, {"layer_norm_eps": 1e-3})
+        # RoBERTa has roberta-base's epsilon, which keras-hub hard-codes: its preset is exact
+        # (test_keras_preset.py)
+        config = {"albert": {"hidden_act": "gelu"}, "bart": {}, "roberta": {"layer_norm_eps": 1e-5}}.get(
+            kind, {"layer_norm_eps": 1e-3}
+        )
         model, tokenizer = tiny_family_checkpoint(kind, root / "hf", sp_file, **config)
         recipe = {
             "model": {
@@ -123,7 +132,12 @@ def families(tmp_path_factory, use_sp_model):
                 "description": "Tiny.",
             },
             "source": {"hf_folder": "hf"},
-            "export": {"seq_length": FAMILY_SEQ_LENGTH, "embedding": {"pooling": "mean", "normalize": "no"}},
+            "export": {
+                "saved_models": ["encoder", "preprocess", "embedding"]
+                + (["keras_preset"] if kind == "roberta" else []),
+                "seq_length": FAMILY_SEQ_LENGTH,
+                "embedding": {"pooling": "mean", "normalize": "no"},
+            },
         }
         (root / "recipe.yaml").write_text(yaml.safe_dump(recipe))
         layout = export_recipe(root, out_dir=root / "build").layout

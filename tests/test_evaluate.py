@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -91,3 +92,50 @@ def test_missed_threshold_exits_nonzero_with_figure_and_bar(minilm_build, tmp_pa
         "below the recipe's bar of 99.00"
     )
     assert json.loads((build / "results.json").read_text())["ok"] is False
+
+
+def _png_size(path) -> tuple[int, int]:
+    import struct
+
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_results_png_draws_sts_and_reference_models_and_the_card_links_it(minilm_build, tmp_path):
+    from PIL import Image
+
+    from tfhub_kit.docs import render_docs
+    from tfhub_kit.errors import BuildLayoutError
+    from tfhub_kit.evaluate import evaluate_build
+
+    def copy(name: str, evaluate: dict) -> Path:
+        build = tmp_path / "out" / "tfhub-kit" / name / "1"
+        build.mkdir(parents=True)
+        shutil.copytree(minilm_build.saved_model("embedding"), build / "embedding")
+        manifest = minilm_build.read_manifest().to_json()
+        manifest["model"]["name"] = name
+        manifest["saved_models"] = {"embedding": manifest["saved_models"]["embedding"]}
+        manifest["evaluate"] = {**manifest["evaluate"], "bitext": [], "speed": {"batch_size": 32, "sentences": 64}}
+        manifest["evaluate"].update(evaluate)
+        (build / "manifest.json").write_text(json.dumps(manifest))
+        return build
+
+    reference = copy("reference", {"sts": []})
+    ours = copy("ours", {"reference_models": ["tfhub-kit/reference/1"]})
+    with pytest.raises(BuildLayoutError, match=r"reference/1/results.json is missing: evaluate.reference_models"):
+        evaluate_build(ours)
+    assert not (ours / "results.png").exists()
+
+    evaluate_build(reference)
+    evaluate_build(ours)
+    width, height = _png_size(ours / "results.png")
+    assert (width, height) == (1260, 400)  # three panels: STS-B dev, speed, size
+    image = Image.open(ours / "results.png").convert("RGB")
+    assert len(image.getcolors(maxcolors=1 << 20)) > 100  # drawn, not blank
+    assert (reference / "results.png").is_file()  # one panel: no STS set, no references
+
+    render_docs(ours, asset_base="https://example.org/models")
+    link = "](https://example.org/models/tfhub-kit/ours/1.results.png)"
+    assert link in (ours / "docs/assets/docs/tfhub-kit/models/ours/1.md").read_text()
+    assert link in (ours / "docs/kaggle/ours.md").read_text()

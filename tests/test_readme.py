@@ -8,10 +8,11 @@ from conftest import ROOT
 from helpers import run_python
 
 
-def readme_example() -> str:
+def readme_example(which: int = 0) -> str:
+    """The `which`-th Python block of the README's "Use the exports" section."""
     text = (ROOT / "README.md").read_text()
-    section = text.split("## Use the exports", 1)[1]
-    return re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+    section = text.split("## Use the exports", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, re.DOTALL)[which]
 
 
 def test_readme_opens_with_setup_and_test_commands():
@@ -32,3 +33,12 @@ def test_readme_example_runs(minilm_build, tmp_path):
     assert lines["pooled"].strip() == "(2, 384)"
     assert lines["keras 3"].strip() == "(2, 384)"
     assert lines["keras 3 encoder"].strip() == "(2, 256, 384)"
+
+
+def test_readme_keras_preset_example_runs(minilm_build, tmp_path):
+    (tmp_path / "build").symlink_to(minilm_build.root.parents[2])
+    out = run_python(readme_example(1), cwd=tmp_path)
+    lines = dict(line.split(":", 1) for line in out.strip().splitlines() if ":" in line)
+    assert lines["backbone"].strip() == "BertBackbone 384"
+    assert lines["ids"].strip().startswith("[7592")  # "hello" in MiniLM's vocabulary
+    assert 0 < float(lines["classifier loss"]) < 10

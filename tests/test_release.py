@@ -28,6 +28,9 @@ def test_release_sample_to_gcs_and_load_it_back_over_http(gcs, tmp_path):
     page = (build.docs / "assets/docs/tfhub-kit/models/all_minilm_l6_v2/1.md").read_text()
     assert "<!-- asset-path: https://storage.googleapis.com/models/hub/tfhub-kit/all_minilm_l6_v2/1.tar.gz -->" in page
     assert "| stsb-en-dev | 86.7" in page  # evaluation figures made it into the docs
+    picture = "https://storage.googleapis.com/models/hub/tfhub-kit/all_minilm_l6_v2/1.results.png"
+    assert f"]({picture})" in page
+    assert f"]({picture})" in (build.docs / "kaggle/all_minilm_l6_v2.md").read_text()
 
     fetched = tmp_path / "fetched"
     bucket = storage.Client().bucket("models")
@@ -38,6 +41,9 @@ def test_release_sample_to_gcs_and_load_it_back_over_http(gcs, tmp_path):
         verify_tarball(target)
         assert target.read_bytes() == build.tarball(manifest, kind).read_bytes()
     assert bucket.get_blob("hub/docs/assets/docs/tfhub-kit/tfhub-kit.md") is not None
+    published = bucket.get_blob("hub/tfhub-kit/all_minilm_l6_v2/1.results.png")
+    assert published.content_type == "image/png"
+    assert published.download_as_bytes() == (build.root / "results.png").read_bytes()
 
     server, url = serve_in_thread(fetched)
     try:

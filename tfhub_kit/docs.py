@@ -25,8 +25,9 @@ from typing import Any
 
 from tfhub_kit import __version__
 from tfhub_kit.errors import TfhubKitError
-from tfhub_kit.layout import BuildLayout, model_names, model_path
+from tfhub_kit.layout import BuildLayout, model_names, model_path, results_png_path
 from tfhub_kit.manifest import Manifest
+from tfhub_kit.plots import RESULTS_PNG
 
 TASKS = {"embedding": ["text-embedding"], "encoder": ["text-embedding"], "preprocess": ["text-preprocessing"]}
 SUMMARIES = {
@@ -84,7 +85,8 @@ def render_docs(
     base = (asset_base or default_asset_base(manifest)).rstrip("/")
     results_file = layout.root / "results.json"
     results = json.loads(results_file.read_text()) if results_file.is_file() else None
-    pages = doc_pages(manifest, results, base)
+    picture = f"{base}/{results_png_path(manifest)}" if (layout.root / RESULTS_PNG).is_file() else None
+    pages = doc_pages(manifest, results, base, picture=picture)
 
     tmp = layout.docs.with_name(".docs.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -116,8 +118,11 @@ def default_asset_base(manifest: Manifest) -> str:
     )
 
 
-def doc_pages(manifest: Manifest, results: dict[str, Any] | None, base: str) -> dict[str, str]:
-    """{path relative to docs/: markdown} for every page of this build."""
+def doc_pages(
+    manifest: Manifest, results: dict[str, Any] | None, base: str, *, picture: str | None = None
+) -> dict[str, str]:
+    """{path relative to docs/: markdown} for every page of this build; `picture` is the
+    public URL of evaluate's results.png, linked where the results are."""
     model = manifest.model
     docs = manifest.docs or {}
     pub, version = model["publisher"], model["version"]
@@ -127,7 +132,7 @@ def doc_pages(manifest: Manifest, results: dict[str, Any] | None, base: str) -> 
         for kind, name in names.items()
     }
     env = _environment(docs.get("templates"))
-    common = _common_context(manifest, results, docs)
+    common = _common_context(manifest, results, docs) | {"results_png": picture if results else None}
     pages: dict[str, str] = {}
     for kind, name in names.items():
         context = {
@@ -166,8 +171,30 @@ def doc_pages(manifest: Manifest, results: dict[str, Any] | None, base: str) -> 
         parameters=manifest.saved_models.get("encoder", manifest.saved_models[main_kind]).get("parameters")
         or {"total": 0, "word_embeddings": 0},
         example=usage_example(main_kind, {k: v["url"] for k, v in related.items()}),
+        keras=_keras_context(manifest),
     )
     return pages
+
+
+def _keras_context(manifest: Manifest) -> dict[str, Any] | None:
+    """The Kaggle card's Keras 3 section: where the preset loads from and how it differs."""
+    preset = manifest.keras_preset
+    if not preset:
+        return None
+    kaggle = (manifest.publish or {}).get("kaggle")
+    handle = kaggle.replace("/tensorFlow2/", "/keras/") if kaggle else preset["path"]
+    return {
+        "handle": handle,
+        "backbone": preset["backbone"],
+        "tokenizer": preset["tokenizer"],
+        "note": preset.get("note"),
+        "example": (
+            "import keras_hub\n\n"
+            f'backbone = keras_hub.models.Backbone.from_preset("{handle}")\n'
+            f'classifier = keras_hub.models.TextClassifier.from_preset("{handle}", num_classes=2)\n'
+            'classifier.fit(["A great film.", "A dull film."], [1, 0], batch_size=2)'
+        ),
+    }
 
 
 def usage_example(kind: str, urls: dict[str, str]) -> str:

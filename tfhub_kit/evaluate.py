@@ -8,7 +8,8 @@ Figures: STS Spearman and Pearson (x100) of cosine similarity against gold score
 Tatoeba-style bitext retrieval accuracy (x100) in both directions, per set and on average;
 encode speed (sentences/s); size (parameters, word embeddings vs the rest; bytes per
 SavedModel). Data sets and thresholds come from the recipe's `evaluate:` section, which
-export records in the manifest with absolute paths.
+export records in the manifest with absolute paths. `results.png` shows predicted against
+gold similarity per STS set, and speed and size beside the recipe's reference models.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 from tfhub_kit.datasets import read_lines, read_sts
 from tfhub_kit.errors import BuildLayoutError
 from tfhub_kit.layout import BuildLayout, write_json_atomic
+from tfhub_kit.plots import RESULTS_PNG, draw_results
 
 RESULTS_FILE = "results.json"
 
@@ -121,11 +123,13 @@ def evaluate_build(build_dir: str | Path, *, progress: Callable[[str], None] | N
     if "embedding" not in manifest.saved_models:
         raise BuildLayoutError(f"{layout.root}: evaluate needs an embedding/ SavedModel; add it to export.saved_models")
     config = manifest.evaluate
+    references = _reference_results(layout, config.get("reference_models", []))
     model = tf.saved_model.load(str(layout.saved_model("embedding")))
     batch = config["speed"]["batch_size"]
     report = EvaluationReport(build_dir=str(layout.root))
     results: dict[str, Any] = {"handle": manifest.handle, "sts": {}, "bitext": {}}
     speed_pool: list[str] = []  # the first STS set's sentences, interleaved
+    scatter: dict[str, tuple[np.ndarray, list[float]]] = {}
 
     for item in config["sts"]:
         first, second, gold = read_sts(item["path"], item["format"])
@@ -134,6 +138,7 @@ def evaluate_build(build_dir: str | Path, *, progress: Callable[[str], None] | N
         sims = cosine_rows(encode(model, first, batch_size=batch), encode(model, second, batch_size=batch))
         figures = {"spearman": 100 * spearman(sims, gold), "pearson": 100 * pearson(sims, gold), "pairs": len(gold)}
         results["sts"][item["name"]] = figures
+        scatter[item["name"]] = (sims, gold)
         if item.get("min_spearman") is not None:
             report.gates.append(Gate(f"sts.{item['name']}.spearman", figures["spearman"], item["min_spearman"]))
 
@@ -178,8 +183,29 @@ def evaluate_build(build_dir: str | Path, *, progress: Callable[[str], None] | N
     ]
     results["ok"] = report.ok
     report.results = results
+    draw_results(layout.root / RESULTS_PNG, sts=scatter, results=results, references=references)
     write_json_atomic(layout.root / RESULTS_FILE, results)
     return report
+
+
+def _reference_results(layout: BuildLayout, handles: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """handle -> results.json of each reference build, found beside this one."""
+    import json
+
+    out_dir = layout.root.parents[2]
+    found = {}
+    for handle in handles:
+        file = out_dir / handle / RESULTS_FILE
+        if not file.is_file():
+            raise BuildLayoutError(
+                f"{file} is missing: evaluate.reference_models names {handle}; export and evaluate it "
+                f"into {out_dir} first, or remove it from the recipe"
+            )
+        try:
+            found[handle] = json.loads(file.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise BuildLayoutError(f"{file}: not valid JSON ({exc}); re-run `tfhub-kit evaluate` on {handle}") from exc
+    return found
 
 
 def _speed(model: Any, pool: list[str], wanted: int, batch: int) -> dict[str, Any]:

@@ -8,6 +8,7 @@ writes `build/<publisher>/<model>/<version>/` with (as the recipe asks):
 - `encoder/`: a Reusable SavedModel (`__call__(inputs, training)`, `variables`,
   `trainable_variables`, `regularization_losses`) and a `serving_default` signature;
 - `embedding/`: strings -> float32 [batch, dim], Reusable as well;
+- `keras_preset/` (when asked): the network and tokenizer as a keras-hub preset;
 - `manifest.json`: hashes, signatures, sizes, versions and probe outputs.
 Everything goes to a temporary folder first and is renamed into place at the end.
 """
@@ -27,6 +28,7 @@ from typing import Any
 from tfhub_kit import __version__
 from tfhub_kit.build import build_model
 from tfhub_kit.errors import ExportError
+from tfhub_kit.keraspreset import PRESET_DIR, check_preset_support, write_keras_preset
 from tfhub_kit.layout import BuildLayout, sha256_file
 from tfhub_kit.manifest import Manifest, write_manifest
 from tfhub_kit.networks import ENCODER_INPUTS, HFSource, Network, embedding_settings, pool
@@ -82,6 +84,9 @@ def export_network(
 
     say = progress or (lambda _msg: None)
     settings = recipe.export
+    kinds = [kind for kind in settings.saved_models if kind != PRESET_DIR]
+    if PRESET_DIR in settings.saved_models:
+        check_preset_support(source, recipe.file)
     with _staged_build(recipe, layout) as tmp:
         preprocessor = build_preprocessor(source.tokenizer, settings.seq_length)
         pooling, normalize = embedding_settings(recipe, source)
@@ -91,7 +96,7 @@ def export_network(
             "embedding": embedding_module(network, preprocessor, pooling=pooling, normalize=normalize),
         }
         manifest_models: dict[str, Any] = {}
-        for kind in settings.saved_models:
+        for kind in kinds:
             say(f"saving {kind}/")
             module = modules[kind]
             signatures = {"serving_default": module.serving_default}
@@ -108,6 +113,12 @@ def export_network(
             manifest_models["embedding"].update(
                 dim=network.hidden_dim, pooling=pooling, normalize=normalize, parameters=network.parameters()
             )
+        keras_preset = None
+        if PRESET_DIR in settings.saved_models:
+            say(f"saving {PRESET_DIR}/")
+            keras_preset = write_keras_preset(
+                network, source, tmp / PRESET_DIR, probes=settings.probes, recipe_file=recipe.file, progress=say
+            )
         say("computing probe outputs")
         manifest = _manifest(
             recipe,
@@ -119,7 +130,8 @@ def export_network(
             special_tokens={k: int(v) for k, v in source.tokenizer.special_ids().items()},
             tokenizer=source.tokenizer.describe(),
             saved_models=manifest_models,
-            probes=_probes(settings.probes, modules, settings.saved_models),
+            probes=_probes(settings.probes, modules, kinds),
+            keras_preset=keras_preset,
         )
         write_manifest(tmp, manifest)
     say(f"wrote {layout.root}")
@@ -297,7 +309,7 @@ def _describe(fn: Any) -> dict[str, Any]:
     }
 
 
-def _probes(sentences: tuple[str, ...], modules: dict[str, Any], kinds: tuple[str, ...]) -> dict[str, Any]:
+def _probes(sentences: tuple[str, ...], modules: dict[str, Any], kinds: list[str]) -> dict[str, Any]:
     import tensorflow as tf
 
     text = tf.constant(list(sentences))

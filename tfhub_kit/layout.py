@@ -110,6 +110,14 @@ def model_path(manifest: Manifest, kind: str) -> str:
     return f"{model['publisher']}/{model_names(manifest)[kind]}/{model['version']}.tar.gz"
 
 
+def results_png_path(manifest: Manifest) -> str:
+    """`<publisher>/<headline model>/<version>.results.png`: where publish puts evaluate's
+    picture, under GCS and the docs' asset URL."""
+    model = manifest.model
+    headline = next(iter(model_names(manifest).values()))
+    return f"{model['publisher']}/{headline}/{model['version']}.results.png"
+
+
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file, read in 1 MiB blocks."""
     h = hashlib.sha256()

@@ -50,6 +50,9 @@ class Manifest:
     """{"steps": [one report per transform]}."""
     training: dict[str, Any] | None = None
     """For trained models: run id, checkpoint, steps, objectives, data hashes, final figures."""
+    keras_preset: dict[str, Any] | None = None
+    """{"path", "backbone", "tokenizer", "files", "bytes", "parity", "note"} when the build has a
+    keras-hub preset (keras_preset/)."""
     validate: dict[str, Any] = field(default_factory=dict)
     evaluate: dict[str, Any] = field(default_factory=lambda: {"sts": [], "bitext": [], "speed": {}})
     """The recipe's `evaluate:` section with absolute data paths."""

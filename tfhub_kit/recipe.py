@@ -94,9 +94,12 @@ class EmbeddingSection:
 
 @dataclass(frozen=True)
 class ExportSection:
-    """Which SavedModels to write and with which fixed sequence length."""
+    """Which SavedModels to write and with which fixed sequence length. `keras_preset` adds
+    the network and tokenizer as a keras-hub preset (`keras_preset/`) for Keras 3 users."""
 
-    saved_models: tuple[Literal["encoder", "preprocess", "embedding"], ...] = SAVED_MODEL_KINDS
+    saved_models: tuple[Literal["encoder", "preprocess", "embedding", "keras_preset"], ...] = field(
+        default=SAVED_MODEL_KINDS, metadata={"check": "saved_models"}
+    )
     seq_length: int = field(default=128, metadata={"check": "seq_length"})
     embedding: EmbeddingSection = EmbeddingSection()
     probes: tuple[str, ...] = DEFAULT_PROBES
@@ -366,11 +369,17 @@ class SpeedSection:
 
 @dataclass(frozen=True)
 class EvaluateSection:
-    """Data sets and the thresholds that gate a release (scores are x100)."""
+    """Data sets and the thresholds that gate a release (scores are x100).
+
+    `reference_models` names other builds under the same build root
+    (`<publisher>/<name>/<version>`, evaluated first) whose speed and size results.png draws
+    beside this build's.
+    """
 
     sts: tuple[StsSet, ...] = ()
     bitext: tuple[BitextSet, ...] = ()
     speed: SpeedSection = SpeedSection()
+    reference_models: tuple[str, ...] = field(default=(), metadata={"check": "handles"})
 
 
 @dataclass(frozen=True)
@@ -481,6 +490,10 @@ _CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "positive": (lambda v: v >= 1, "an integer >= 1"),
     "nonempty": (lambda v: bool(v.strip()) and "\n" not in v.strip(), "one non-empty line"),
     "seq_length": (lambda v: 8 <= v <= 8192, "an integer from 8 to 8192"),
+    "saved_models": (
+        lambda v: bool(set(v) & set(SAVED_MODEL_KINDS)),
+        "a list naming at least one SavedModel (encoder, preprocess, embedding), plus keras_preset if wanted",
+    ),
     "tolerance": (lambda v: 0 < v < 1, "a number between 0 and 1, e.g. 1e-5"),
     "fraction": (lambda v: 0 <= v < 1, "a fraction from 0 to 1, e.g. 0.00005 for 0.005%"),
     "layers": (lambda v: len(v) > 0 and min(v) >= 0 and list(v) == sorted(set(v)), "ascending layer indices from 0"),
@@ -489,6 +502,10 @@ _CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
         "gs://BUCKET or gs://BUCKET/PREFIX",
     ),
     "nonempty_list": (lambda v: len(v) > 0, "a non-empty list"),
+    "handles": (
+        lambda v: all(re.fullmatch(r"[a-z0-9-]+/[A-Za-z0-9_.-]+/[1-9][0-9]*", h) for h in v),
+        "build handles PUBLISHER/NAME/VERSION, e.g. tfhub-kit/all_minilm_l6_v2/1",
+    ),
     "non_negative": (lambda v: v >= 0, "an integer >= 0"),
     "weight": (lambda v: v > 0, "a number > 0"),
     "temperature": (lambda v: 0 < v <= 10, "a number in (0, 10], e.g. 0.05"),
@@ -496,7 +513,10 @@ _CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "sif": (lambda v: v is None or 0 < v < 1, "a number between 0 and 1 (e.g. 1e-4), or null for no weighting"),
     "regex": (_is_regex, "a Python regular expression"),
     "https": (lambda v: v.startswith(("https://", "http://")), "an http(s) URL"),
-    "kaggle": (lambda v: v.startswith("kaggle://"), "kaggle://OWNER/MODEL/tensorFlow2/VARIATION"),
+    "kaggle": (
+        lambda v: v.startswith("kaggle://"),
+        "kaggle://OWNER/MODEL/tensorFlow2/VARIATION or kaggle://OWNER/MODEL/keras/VARIATION",
+    ),
 }
 
 

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from tfhub_kit.errors import TfhubKitError
-from tfhub_kit.layout import BuildLayout, model_names, model_path, sha256_file
+from tfhub_kit.layout import BuildLayout, model_names, model_path, results_png_path, sha256_file
+from tfhub_kit.plots import RESULTS_PNG
 
 RESUMABLE_THRESHOLD = 8 * 1024 * 1024
 CHUNK_SIZE = 8 * 1024 * 1024  # a multiple of 256 KiB, as GCS requires
@@ -108,6 +109,9 @@ def plan_gcs(build_dir: str | Path, target: str, *, public_url_base: str | None 
         for doc in sorted(p for p in layout.docs.rglob("*") if p.is_file()):
             relative = doc.relative_to(layout.docs).as_posix()
             uploads.append(Upload(join(prefix, "docs", relative), "text/markdown", False, path=doc))
+    picture = layout.root / RESULTS_PNG
+    if picture.is_file():
+        uploads.append(Upload(join(prefix, results_png_path(manifest)), "image/png", True, path=picture))
     main = next(iter(model_names(manifest).items()))
     head = model_path(manifest, main[0])[: -len(".tar.gz")]
     uploads.append(Upload(join(prefix, head + ".manifest.json"), "application/json", True, path=layout.manifest_file))

@@ -1,10 +1,16 @@
-"""Publish a build to Kaggle Models with kagglehub: one variation per SavedModel.
+"""Publish a build to Kaggle Models: SavedModels as TensorFlow 2 variations, the keras-hub
+preset as a Keras variation.
 
     plan = plan_kaggle("build/tfhub-kit/all_minilm_l6_v2/1", "kaggle://acme/all-minilm-l6-v2/tensorFlow2/default")
     publish_kaggle(plan)    # kagglehub.model_upload(handle, saved_model_dir, license_name=..., version_notes=...)
 
-The headline SavedModel goes to the named variation, the others to `<variation>-encoder` /
-`<variation>-preprocess`. Kaggle takes uncompressed SavedModel folders; the model card
+    plan = plan_kaggle(build, "kaggle://acme/all-minilm-l6-v2/keras/default")
+    publish_kaggle(plan)    # keras_hub.upload_preset("kaggle://acme/all-minilm-l6-v2/keras/default", keras_preset_dir)
+
+For `tensorFlow2` the headline SavedModel goes to the named variation, the others to
+`<variation>-encoder` / `<variation>-preprocess`; Kaggle takes uncompressed SavedModel
+folders. For `keras` the build's `keras_preset/` goes to the named variation with keras-hub's
+`upload_preset`, which checks the preset before uploading. The model card
 (docs/kaggle/<model>.md, from `tfhub-kit docs`) is the model's description on Kaggle.
 New Kaggle models are created private.
 """
@@ -23,6 +29,7 @@ KAGGLE_URL = re.compile(
     r"^kaggle://(?P<owner>[a-z0-9][a-z0-9-]{2,})/(?P<model>[a-z0-9][a-z0-9-]{2,})/(?P<framework>[A-Za-z0-9]+)/(?P<variation>[a-z0-9][a-z0-9-]*)$"
 )
 FRAMEWORK = "tensorFlow2"
+KERAS = "keras"
 LICENSES = {
     "apache-2.0": "Apache 2.0",
     "mit": "MIT",
@@ -36,6 +43,7 @@ LICENSES = {
 class KaggleUpload:
     handle: str
     """owner/model/framework/variation, as kagglehub.model_upload takes it."""
+    framework: str
     directory: Path
     files: list[str]
     license_name: str
@@ -60,10 +68,14 @@ def parse_kaggle_url(url: str) -> dict[str, str]:
     if not match:
         raise PublishError(
             f"not a Kaggle model location: {url!r}; expected kaggle://OWNER/MODEL/{FRAMEWORK}/VARIATION "
+            f"or kaggle://OWNER/MODEL/{KERAS}/VARIATION "
             "(lowercase letters, digits and '-'; owner and model at least 3 characters)"
         )
-    if match["framework"] != FRAMEWORK:
-        raise PublishError(f"{url}: framework must be {FRAMEWORK!r} for TF2 SavedModels, got {match['framework']!r}")
+    if match["framework"] not in (FRAMEWORK, KERAS):
+        raise PublishError(
+            f"{url}: framework must be {FRAMEWORK!r} (the SavedModels) or {KERAS!r} (the keras-hub preset), "
+            f"got {match['framework']!r}"
+        )
     return match.groupdict()
 
 
@@ -77,21 +89,42 @@ def plan_kaggle(build_dir: str | Path, target: str) -> KagglePlan:
     card = layout.docs / "kaggle" / f"{manifest.model['name']}.md"
     if not card.is_file():
         raise PublishError(f"{card} is missing; run `tfhub-kit docs {layout.root}` first")
+    notes = f"{manifest.handle} (%s), recipe sha256 {manifest.recipe['sha256'][:12]}"
+    if parts["framework"] == KERAS:
+        if manifest.keras_preset is None:
+            raise PublishError(
+                f"{layout.root} has no keras_preset/ to publish to {target}; add keras_preset to the recipe's "
+                "export.saved_models and re-run `tfhub-kit export`"
+            )
+        directory = layout.root / manifest.keras_preset["path"]
+        upload = KaggleUpload(
+            handle=f"{parts['owner']}/{parts['model']}/{KERAS}/{parts['variation']}",
+            framework=KERAS,
+            directory=directory,
+            files=_files(directory),
+            license_name=LICENSES[license_id],
+            version_notes=notes % "keras-hub preset",
+        )
+        return KagglePlan(uploads=[upload], card=card)
     uploads = []
     for i, kind in enumerate(model_names(manifest)):
         variation = parts["variation"] if i == 0 else f"{parts['variation']}-{kind}"
         directory = layout.saved_model(kind)
-        files = sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file())
         uploads.append(
             KaggleUpload(
                 handle=f"{parts['owner']}/{parts['model']}/{FRAMEWORK}/{variation}",
+                framework=FRAMEWORK,
                 directory=directory,
-                files=files,
+                files=_files(directory),
                 license_name=LICENSES[license_id],
-                version_notes=f"{manifest.handle} ({kind}), recipe sha256 {manifest.recipe['sha256'][:12]}",
+                version_notes=notes % kind,
             )
         )
     return KagglePlan(uploads=uploads, card=card)
+
+
+def _files(directory: Path) -> list[str]:
+    return sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file())
 
 
 def publish_kaggle(plan: KagglePlan, *, progress: Callable[[str], None] | None = None) -> None:
@@ -103,6 +136,11 @@ def publish_kaggle(plan: KagglePlan, *, progress: Callable[[str], None] | None =
     for upload in plan.uploads:
         say(f"uploading {upload.directory} to Kaggle {upload.handle}")
         try:
+            if upload.framework == KERAS:
+                import keras_hub
+
+                keras_hub.upload_preset(f"kaggle://{upload.handle}", str(upload.directory))
+                continue
             kagglehub.model_upload(
                 upload.handle,
                 str(upload.directory),
