@@ -131,3 +131,29 @@ def test_a_templates_folder_with_unknown_names_is_refused(tmp_path):
         load_recipe(tmp_path)
     assert "field 'docs.templates'" in str(err.value) and "readme.md.j2" in str(err.value)
     assert "publisher.md.j2" in str(err.value)  # the allowed names are listed
+
+
+@pytest.mark.parametrize("recipe_dir", sorted(p.parent for p in (ROOT / "models").glob("*/*/recipe.yaml")), ids=str)
+def test_every_sample_recipes_docs_pass_the_lint_with_the_publisher_icon(recipe_dir, minilm_build, tmp_path):
+    """Each sample recipe's model, docs and publish sections, rendered over the sample build."""
+    import dataclasses
+
+    from tfhub_kit.docs import doc_pages, lint_tree
+    from tfhub_kit.manifest import Manifest
+    from tfhub_kit.recipe import load_recipe
+
+    recipe = load_recipe(recipe_dir)
+    data = minilm_build.read_manifest().to_json()
+    data.update(
+        handle=recipe.handle,
+        model=dataclasses.asdict(recipe.model),
+        docs=dataclasses.asdict(recipe.docs),
+        publish=dataclasses.asdict(recipe.publish),
+    )
+    pages = doc_pages(Manifest.from_json(data), None, "https://storage.googleapis.com/tfhub-kit-models/hub")
+    for relative, text in pages.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(text, encoding="utf-8")
+    assert lint_tree(tmp_path) == []
+    publisher = (tmp_path / "assets/docs/tfhub-kit/tfhub-kit.md").read_text()
+    assert "\n[![Icon URL]](https://github.com/tfhub-kit.png)\n" in publisher

@@ -261,7 +261,9 @@ def package(build_dir: str, force: bool) -> None:
 
 def _publish_target(value: str) -> str:
     if not value.startswith(("gs://", "kaggle://")):
-        raise click.BadParameter("expected gs://BUCKET/PREFIX or kaggle://OWNER/MODEL/tensorFlow2/VARIATION")
+        raise click.BadParameter(
+            "expected gs://BUCKET/PREFIX, kaggle://OWNER/MODEL/tensorFlow2/VARIATION or kaggle://OWNER/MODEL/keras/VARIATION"
+        )
     return value
 
 
@@ -270,7 +272,7 @@ _TO_OPTION = click.option(
     "target",
     required=True,
     callback=lambda _c, _p, v: _publish_target(v),
-    help="gs://BUCKET/PREFIX or kaggle://OWNER/MODEL/tensorFlow2/VARIATION",
+    help="gs://BUCKET/PREFIX, kaggle://OWNER/MODEL/tensorFlow2/VARIATION or kaggle://OWNER/MODEL/keras/VARIATION",
 )
 
 

@@ -261,6 +261,8 @@ def _common_context(manifest: Manifest, results: dict[str, Any] | None, docs: di
         "description": model["description"],
         "overview": docs.get("overview") or model["description"],
         "license": model["license"],
+        # tfhub.dev knows a short list of licenses; any other is tagged `custom` and named in the page
+        "license_tag": model["license"] if model["license"] in allowed_tag_values()["license"] else "custom",
         "languages": model["languages"],
         "datasets": docs.get("datasets") or [],
         "network_architectures": docs.get("network_architecture") or [manifest.source["network_architecture"]],
