@@ -78,6 +78,7 @@ def test_missed_threshold_exits_nonzero_with_figure_and_bar(minilm_build, tmp_pa
     build = tmp_path / "build"
     build.mkdir()
     shutil.copytree(minilm_build.saved_model("embedding"), build / "embedding")
+    shutil.copytree(minilm_build.root / "eval_data", build / "eval_data")
     manifest = minilm_build.read_manifest().to_json()
     manifest["saved_models"] = {"embedding": manifest["saved_models"]["embedding"]}
     manifest["evaluate"]["sts"][0]["min_spearman"] = 99.0
@@ -113,6 +114,7 @@ def test_results_png_draws_sts_and_reference_models_and_the_card_links_it(minilm
         build = tmp_path / "out" / "tfhub-kit" / name / "1"
         build.mkdir(parents=True)
         shutil.copytree(minilm_build.saved_model("embedding"), build / "embedding")
+        shutil.copytree(minilm_build.root / "eval_data", build / "eval_data")
         manifest = minilm_build.read_manifest().to_json()
         manifest["model"]["name"] = name
         manifest["saved_models"] = {"embedding": manifest["saved_models"]["embedding"]}

@@ -1,8 +1,9 @@
 """The `tfhub-kit` command line: a thin click layer over the library.
 
-Each command parses options, calls one library function and prints its result. Errors the
-kit raises on purpose become one line on stderr (exit 2 for a bad recipe, 1 otherwise);
-set TFHUB_KIT_DEBUG=1 to see the traceback instead.
+Each command parses options, calls one library function and prints its result. Any error
+becomes one `Error:` line on stderr and an exit code (tfhub_kit/errors.py has the table:
+1 a check failed, 2 bad recipe or usage, 3 the environment, 4 a corrupt build); set
+TFHUB_KIT_DEBUG=1 to see the traceback instead.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import click
 
 from tfhub_kit import __version__
-from tfhub_kit.errors import RecipeError, TfhubKitError
+from tfhub_kit.errors import TfhubKitError
 
 
 def _quiet_tensorflow() -> None:
@@ -33,13 +34,32 @@ def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            click.echo("Error: interrupted; finished files were kept, unfinished ones removed", err=True)
+            sys.exit(130)
         except TfhubKitError as exc:
             if os.environ.get("TFHUB_KIT_DEBUG"):
                 raise
-            click.echo(f"Error: {exc}", err=True)
-            sys.exit(2 if isinstance(exc, RecipeError) else 1)
+            click.echo(f"Error: {_one_line(str(exc))}", err=True)
+            sys.exit(exc.exit_code)
+        except Exception as exc:  # an input the kit does not check yet: still one line, not a traceback
+            if os.environ.get("TFHUB_KIT_DEBUG"):
+                raise
+            click.echo(
+                f"Error: unexpected {type(exc).__name__}: {_one_line(str(exc))} "
+                "(TFHUB_KIT_DEBUG=1 shows the traceback; please report it)",
+                err=True,
+            )
+            sys.exit(1)
 
     return wrapper
+
+
+def _one_line(message: str) -> str:
+    """The message on one line (multi-line library messages joined with ' | ')."""
+    return " | ".join(line.strip() for line in message.strip().splitlines() if line.strip())
 
 
 @click.group()
@@ -159,6 +179,12 @@ def validate(build_dir: str, tolerance: float | None, no_consumers: bool) -> Non
     passed = len(report.results) - len(report.failures)
     click.echo(f"{passed} passed, {len(report.failures)} failed  ({report.build_dir}/validation.json)")
     if not report.ok:
+        first = report.failures[0]
+        click.echo(
+            f"Error: {len(report.failures)} checks failed in {report.build_dir}, first {first.saved_model}/{first.check}: "
+            f"expected {first.expected}; found {first.found}",
+            err=True,
+        )
         sys.exit(1)
 
 
@@ -195,10 +221,11 @@ def evaluate(build_dir: str) -> None:
         click.echo(f"gate    {gate.metric:<32} {gate.value:.2f} >= {gate.threshold:.2f}  {mark}")
     click.echo(f"{report.build_dir}/results.json")
     if not report.ok:
-        for gate in report.failures:
-            click.echo(
-                f"Error: {gate.metric} is {gate.value:.2f}, below the recipe's bar of {gate.threshold:.2f}", err=True
-            )
+        missed = "; ".join(
+            f"{gate.metric} is {gate.value:.2f}, below the recipe's bar of {gate.threshold:.2f}"
+            for gate in report.failures
+        )
+        click.echo(f"Error: {missed}", err=True)
         sys.exit(1)
 
 
@@ -223,6 +250,7 @@ def docs(build_dir: str | None, asset_base: str | None, check_path: str | None) 
             click.echo(str(error))
         click.echo(f"{len(errors)} problems in {check_path}")
         if errors:
+            click.echo(f"Error: {len(errors)} problems in {check_path}, first {errors[0]}", err=True)
             sys.exit(1)
         return
     if not build_dir:
@@ -280,9 +308,16 @@ _TO_OPTION = click.option(
 @click.argument("build_dir", type=click.Path(exists=True, file_okay=False))
 @_TO_OPTION
 @click.option("--dry-run", is_flag=True, help="Print what would be uploaded, upload nothing.")
+@click.option(
+    "--retry-deadline",
+    type=click.FloatRange(min=0.1),
+    default=120.0,
+    show_default=True,
+    help="Seconds to keep retrying a transient storage error (503s, dropped connections) per request.",
+)
 @_FORCE_OPTION
 @_handle_errors
-def publish(build_dir: str, target: str, dry_run: bool, force: bool) -> None:
+def publish(build_dir: str, target: str, dry_run: bool, retry_deadline: float, force: bool) -> None:
     """Upload a packaged build. A published version is never overwritten; a build without a
     passing, current validation.json or that missed a threshold is refused.
 
@@ -300,7 +335,7 @@ def publish(build_dir: str, target: str, dry_run: bool, force: bool) -> None:
         if dry_run:
             click.echo(plan.describe())
             return
-        report = publish_gcs(plan, progress=_progress)
+        report = publish_gcs(plan, progress=_progress, retry_deadline=retry_deadline)
         click.echo(f"uploaded {len(report.uploaded)}, already there {len(report.skipped)}")
         for kind, url in plan.public_urls.items():
             click.echo(f"{kind}: {url}")
@@ -372,7 +407,7 @@ def vocab() -> None:
 
 @vocab.command("learn")
 @click.argument("corpus", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--size", "vocab_size", type=int, required=True, help="Target vocabulary size.")
+@click.option("--size", "vocab_size", type=click.IntRange(min=16), required=True, help="Target vocabulary size.")
 @click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False), help="vocab.txt to write.")
 @click.option("--cased", is_flag=True, help="Keep case and accents (default: lowercase, strip accents).")
 @_handle_errors

@@ -14,6 +14,7 @@ StrictUndefined; a recipe's `docs.templates` folder overrides them by name.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from collections.abc import Callable
@@ -24,8 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from tfhub_kit import __version__
-from tfhub_kit.errors import TfhubKitError
-from tfhub_kit.layout import BuildLayout, model_names, model_path, results_png_path
+from tfhub_kit.errors import BuildLayoutError, TfhubKitError
+from tfhub_kit.layout import (
+    BuildLayout,
+    model_names,
+    model_path,
+    recover_stale,
+    results_png_path,
+    swap_into_place,
+)
 from tfhub_kit.manifest import Manifest
 from tfhub_kit.plots import RESULTS_PNG
 
@@ -84,11 +92,15 @@ def render_docs(
     manifest = layout.read_manifest()
     base = (asset_base or default_asset_base(manifest)).rstrip("/")
     results_file = layout.root / "results.json"
-    results = json.loads(results_file.read_text()) if results_file.is_file() else None
+    try:
+        results = json.loads(results_file.read_text()) if results_file.is_file() else None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BuildLayoutError(f"{results_file}: not valid JSON ({exc}); re-run `tfhub-kit evaluate`") from exc
     picture = f"{base}/{results_png_path(manifest)}" if (layout.root / RESULTS_PNG).is_file() else None
     pages = doc_pages(manifest, results, base, picture=picture)
 
-    tmp = layout.docs.with_name(".docs.tmp")
+    recover_stale(layout.docs, say)
+    tmp = layout.docs.with_name(f".{layout.docs.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         for relative, text in pages.items():
@@ -99,8 +111,7 @@ def render_docs(
         errors = lint_tree(tmp)
         if errors:
             raise DocsError(f"{layout.root}: the generated docs break tfhub.dev's rules:", errors)
-        shutil.rmtree(layout.docs, ignore_errors=True)
-        tmp.rename(layout.docs)
+        swap_into_place(tmp, layout.docs)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return DocsResult(root=layout.docs, files=sorted(layout.docs / p for p in pages))

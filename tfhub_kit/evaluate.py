@@ -24,7 +24,7 @@ import numpy as np
 
 from tfhub_kit.datasets import read_lines, read_sts
 from tfhub_kit.errors import BuildLayoutError
-from tfhub_kit.layout import BuildLayout, write_json_atomic
+from tfhub_kit.layout import BuildLayout, sha256_file, write_json_atomic
 from tfhub_kit.plots import RESULTS_PNG, draw_results
 
 RESULTS_FILE = "results.json"
@@ -124,7 +124,13 @@ def evaluate_build(build_dir: str | Path, *, progress: Callable[[str], None] | N
         raise BuildLayoutError(f"{layout.root}: evaluate needs an embedding/ SavedModel; add it to export.saved_models")
     config = manifest.evaluate
     references = _reference_results(layout, config.get("reference_models", []))
-    model = tf.saved_model.load(str(layout.saved_model("embedding")))
+    try:
+        model = tf.saved_model.load(str(layout.saved_model("embedding")))
+    except Exception as exc:  # TF raises several kinds for a missing or corrupt SavedModel
+        raise BuildLayoutError(
+            f"{layout.saved_model('embedding')}: not a loadable SavedModel ({type(exc).__name__}); "
+            "re-run `tfhub-kit export`"
+        ) from exc
     batch = config["speed"]["batch_size"]
     report = EvaluationReport(build_dir=str(layout.root))
     results: dict[str, Any] = {"handle": manifest.handle, "sts": {}, "bitext": {}}
@@ -132,7 +138,7 @@ def evaluate_build(build_dir: str | Path, *, progress: Callable[[str], None] | N
     scatter: dict[str, tuple[np.ndarray, list[float]]] = {}
 
     for item in config["sts"]:
-        first, second, gold = read_sts(item["path"], item["format"])
+        first, second, gold = read_sts(_data_file(layout, item["path"], item.get("sha256")), item["format"])
         speed_pool = speed_pool or [s for pair in zip(first, second) for s in pair]
         say(f"STS {item['name']}: {len(gold)} pairs")
         sims = cosine_rows(encode(model, first, batch_size=batch), encode(model, second, batch_size=batch))
@@ -143,7 +149,8 @@ def evaluate_build(build_dir: str | Path, *, progress: Callable[[str], None] | N
             report.gates.append(Gate(f"sts.{item['name']}.spearman", figures["spearman"], item["min_spearman"]))
 
     for item in config["bitext"]:
-        source, target = read_lines(item["source"]), read_lines(item["target"])
+        source = read_lines(_data_file(layout, item["source"], item.get("source_sha256")))
+        target = read_lines(_data_file(layout, item["target"], item.get("target_sha256")))
         if len(source) != len(target):
             raise BuildLayoutError(
                 f"bitext {item['name']}: {item['source']} has {len(source)} lines, {item['target']} has {len(target)}"
@@ -186,6 +193,20 @@ def evaluate_build(build_dir: str | Path, *, progress: Callable[[str], None] | N
     draw_results(layout.root / RESULTS_PNG, sts=scatter, results=results, references=references)
     write_json_atomic(layout.root / RESULTS_FILE, results)
     return report
+
+
+def _data_file(layout: BuildLayout, path: str, sha256: str | None) -> Path:
+    """An evaluation data file of the build (relative to it; older builds name absolute
+    paths), checked against the hash export recorded."""
+    file = layout.root / path
+    if not file.is_file():
+        raise BuildLayoutError(f"{file}: evaluation data named by the manifest is missing; re-run `tfhub-kit export`")
+    if sha256 and sha256_file(file) != sha256:
+        raise BuildLayoutError(
+            f"{file} changed since export (sha256 {sha256_file(file)[:12]}, manifest {sha256[:12]}); "
+            "re-run `tfhub-kit export` to evaluate on the new file"
+        )
+    return file
 
 
 def _reference_results(layout: BuildLayout, handles: Sequence[str]) -> dict[str, dict[str, Any]]:

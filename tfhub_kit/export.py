@@ -9,6 +9,7 @@ writes `build/<publisher>/<model>/<version>/` with (as the recipe asks):
   `trainable_variables`, `regularization_losses`) and a `serving_default` signature;
 - `embedding/`: strings -> float32 [batch, dim], Reusable as well;
 - `keras_preset/` (when asked): the network and tokenizer as a keras-hub preset;
+- `eval_data/`: copies of the recipe's evaluation data (named by hash in the manifest);
 - `manifest.json`: hashes, signatures, sizes, versions and probe outputs.
 Everything goes to a temporary folder first and is renamed into place at the end.
 """
@@ -29,7 +30,7 @@ from tfhub_kit import __version__
 from tfhub_kit.build import build_model
 from tfhub_kit.errors import ExportError
 from tfhub_kit.keraspreset import PRESET_DIR, check_preset_support, write_keras_preset
-from tfhub_kit.layout import BuildLayout, sha256_file
+from tfhub_kit.layout import BuildLayout, recover_stale, sha256_file, swap_into_place
 from tfhub_kit.manifest import Manifest, write_manifest
 from tfhub_kit.networks import ENCODER_INPUTS, HFSource, Network, embedding_settings, pool
 from tfhub_kit.recipe import Recipe, load_recipe
@@ -39,6 +40,7 @@ from tfhub_kit.transforms.static import StaticTable
 
 Progress = Callable[[str], None]
 MODEL2VEC_DIR = "model2vec"
+EVAL_DATA_DIR = "eval_data"
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,7 @@ def export_network(
     kinds = [kind for kind in settings.saved_models if kind != PRESET_DIR]
     if PRESET_DIR in settings.saved_models:
         check_preset_support(source, recipe.file)
-    with _staged_build(recipe, layout) as tmp:
+    with _staged_build(recipe, layout, say) as tmp:
         preprocessor = build_preprocessor(source.tokenizer, settings.seq_length)
         pooling, normalize = embedding_settings(recipe, source)
         modules = {
@@ -128,6 +130,7 @@ def export_network(
             seq_length=settings.seq_length,
             vocab_size=network.vocab_size,
             special_tokens={k: int(v) for k, v in source.tokenizer.special_ids().items()},
+            stage=tmp,
             tokenizer=source.tokenizer.describe(),
             saved_models=manifest_models,
             probes=_probes(settings.probes, modules, kinds),
@@ -154,7 +157,7 @@ def export_static(
     from tfhub_kit.staticmodel import static_embedding_module, write_model2vec_folder
 
     say = progress or (lambda _msg: None)
-    with _staged_build(recipe, layout) as tmp:
+    with _staged_build(recipe, layout, say) as tmp:
         say("saving embedding/")
         module = static_embedding_module(table)
         signatures = {"serving_default": module.serving_default}
@@ -182,6 +185,7 @@ def export_static(
             seq_length=table.max_tokens,
             vocab_size=len(table.tokens),
             special_tokens={"unk_id": table.unk_id, "vocab_size": len(table.tokens)},
+            stage=tmp,
             tokenizer=table.tokenizer.describe(),
             saved_models=saved_models,
             probes={
@@ -249,11 +253,13 @@ def _manifest(
     source: HFSource,
     transforms: dict[str, Any] | None,
     *,
+    stage: Path,
     training: dict[str, Any] | None = None,
     **build: Any,
 ) -> Manifest:
     """The manifest: what was built (`build`: seq_length, vocab_size, special_tokens,
-    saved_models, probes) plus the recipe sections later stages read."""
+    saved_models, probes) plus the recipe sections later stages read. The evaluation data
+    is copied into the build (`stage`) so that the build stands alone."""
     return Manifest(
         handle=recipe.handle,
         model=dataclasses.asdict(recipe.model),
@@ -267,7 +273,7 @@ def _manifest(
         transforms=transforms or {"steps": []},
         training=training,
         validate=dataclasses.asdict(recipe.validate),
-        evaluate=_evaluate_config(recipe),
+        evaluate=_evaluate_config(recipe, stage),
         docs=_docs_config(recipe),
         publish=dataclasses.asdict(recipe.publish),
         versions=_versions(),
@@ -283,13 +289,24 @@ def _docs_config(recipe: Recipe) -> dict[str, Any]:
     return config
 
 
-def _evaluate_config(recipe: Recipe) -> dict[str, Any]:
-    """The recipe's evaluate section with data paths made absolute, for the evaluate stage."""
+def _evaluate_config(recipe: Recipe, stage: Path) -> dict[str, Any]:
+    """The recipe's evaluate section for the evaluate stage, each data file copied into the
+    build's `eval_data/` and named by its path there and its sha256."""
     config = dataclasses.asdict(recipe.evaluate)
+
+    def copy(relative: str) -> tuple[str, str]:
+        original = recipe.data_path(relative)
+        digest = sha256_file(original)
+        name = f"{EVAL_DATA_DIR}/{digest[:12]}-{original.name}"
+        (stage / EVAL_DATA_DIR).mkdir(exist_ok=True)
+        shutil.copyfile(original, stage / name)
+        return name, digest
+
     for item in config["sts"]:
-        item["path"] = str(recipe.data_path(item["path"]))
+        item["path"], item["sha256"] = copy(item["path"])
     for item in config["bitext"]:
-        item["source"], item["target"] = str(recipe.data_path(item["source"])), str(recipe.data_path(item["target"]))
+        item["source"], item["source_sha256"] = copy(item["source"])
+        item["target"], item["target_sha256"] = copy(item["target"])
     return config
 
 
@@ -341,26 +358,18 @@ def _dir_bytes(path: Path) -> int:
 
 
 @contextlib.contextmanager
-def _staged_build(recipe: Recipe, layout: BuildLayout) -> Iterator[Path]:
+def _staged_build(recipe: Recipe, layout: BuildLayout, say: Progress) -> Iterator[Path]:
     """A fresh temp folder beside the build; renamed into place if the body succeeds,
     removed (and the error wrapped in ExportError) if it fails."""
+    recover_stale(layout.root, say)
     tmp = layout.root.with_name(f".{layout.root.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
         yield tmp
-        _swap_into_place(tmp, layout.root)
+        swap_into_place(tmp, layout.root)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, (ExportError, KeyboardInterrupt)):
             raise
         raise ExportError(f"exporting {recipe.handle} to {layout.root} failed: {exc}") from exc
-
-
-def _swap_into_place(tmp: Path, final: Path) -> None:
-    """Rename the finished temp build to its final name, replacing an older build."""
-    old = final.with_name(f".{final.name}.old-{os.getpid()}")
-    if final.exists():
-        final.rename(old)
-    tmp.rename(final)
-    shutil.rmtree(old, ignore_errors=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,53 @@ class BuildLayout:
                 f"{self.root}: the manifest lists SavedModels that are missing: {', '.join(missing)}"
             )
         return manifest
+
+
+def swap_into_place(tmp: Path, final: Path) -> None:
+    """Rename the finished folder `tmp` to `final`, replacing an older `final`. Crash-safe:
+    the older folder is parked as `.<name>.old-<pid>` between the two renames, and
+    `recover_stale(final)` (run before the next write) puts it back or removes it."""
+    import shutil
+
+    old = final.with_name(f".{final.name}.old-{os.getpid()}")
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_stale(final: Path, say: Callable[[str], None] | None = None) -> None:
+    """Clean up after a killed run that was writing `final`: remove its temp folders
+    (`.<name>.tmp-<pid>` of dead processes) and, for a crash between the two renames of
+    `swap_into_place`, restore the parked older folder if `final` is missing."""
+    import shutil
+
+    if not final.parent.is_dir():
+        return
+    for path in sorted(final.parent.glob(f".{final.name}.*-*")):
+        kind, _, pid = path.name.rpartition("-")
+        if not pid.isdigit() or _alive(int(pid)) or not kind.endswith((".tmp", ".old")):
+            continue
+        if kind.endswith(".old") and not final.exists():
+            path.rename(final)
+            if say:
+                say(f"restored {final} from an interrupted run")
+        else:
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+            if say:
+                say(f"removed {path.name} left by an interrupted run")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

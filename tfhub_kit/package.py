@@ -56,6 +56,10 @@ def package_build(build_dir: str | Path, *, progress: Callable[[str], None] | No
     lines = [f"{sha256_file(path)}  {path.relative_to(layout.dist).as_posix()}\n" for path in sorted(tarballs.values())]
     checksums = layout.dist / CHECKSUMS_FILE
     _atomic_write_bytes(checksums, "".join(lines).encode())
+    for stale in sorted(layout.dist.rglob("*")):  # tarballs of SavedModels the build no longer has, temp files
+        if stale.is_file() and stale != checksums and stale not in tarballs.values():
+            say(f"removing stale {stale.relative_to(layout.root)}")
+            stale.unlink()
     return PackageResult(tarballs=tarballs, checksums=checksums)
 
 

@@ -104,13 +104,19 @@ def validate_build(
 
     started = time.perf_counter()
     pending = _start_consumers(layout, kinds, tolerance) if consumers else {}
-    for kind in _order(kinds):
-        say(f"checking {kind}/")
-        for name, check in _CHECKS[kind]:
-            report.results.append(_run(kind, name, check, ctx))
-    for consumer, proc in pending.items():
-        say(f"waiting for the {consumer} subprocess")
-        report.results.extend(_finish_consumer(consumer, proc, kinds, started))
+    try:
+        for kind in _order(kinds):
+            say(f"checking {kind}/")
+            for name, check in _CHECKS[kind]:
+                report.results.append(_run(kind, name, check, ctx))
+        for consumer, proc in pending.items():
+            say(f"waiting for the {consumer} subprocess")
+            report.results.extend(_finish_consumer(consumer, proc, kinds, started))
+    finally:  # interrupted or failed: no consumer process outlives validate
+        for proc in pending.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     write_json_atomic(layout.root / VALIDATION_FILE, report.to_json())
     return report
 
@@ -598,6 +604,10 @@ print("RESULTS " + json.dumps(results))
 """
 
 
+CONSUMER_TIMEOUT = 600.0
+"""Seconds the consumer subprocesses may take together (TFHUB_KIT_CONSUMER_TIMEOUT overrides)."""
+
+
 def _start_consumers(layout: BuildLayout, kinds: list[str], tolerance: float) -> dict[str, subprocess.Popen[str]]:
     procs = {}
     for consumer in CONSUMERS:
@@ -616,7 +626,13 @@ def _start_consumers(layout: BuildLayout, kinds: list[str], tolerance: float) ->
 
 
 def _finish_consumer(consumer: str, proc: subprocess.Popen[str], kinds: list[str], started: float) -> list[CheckResult]:
-    out, err = proc.communicate(timeout=600)
+    timeout = float(os.environ.get("TFHUB_KIT_CONSUMER_TIMEOUT", CONSUMER_TIMEOUT))
+    try:
+        out, err = proc.communicate(timeout=max(timeout - (time.perf_counter() - started), 0.1))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        out, err = "", f"timed out after {timeout:g} s (TFHUB_KIT_CONSUMER_TIMEOUT) and was killed"
     line = next((x for x in out.splitlines() if x.startswith("RESULTS ")), None)
     if line is None:
         tail = (err.strip().splitlines() or ["no output"])[-1][:300]

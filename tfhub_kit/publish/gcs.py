@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from tfhub_kit.errors import TfhubKitError
+from tfhub_kit.errors import BuildLayoutError, ServiceError, TfhubKitError
 from tfhub_kit.layout import BuildLayout, model_names, model_path, results_png_path, sha256_file
 from tfhub_kit.plots import RESULTS_PNG
 
@@ -36,6 +36,18 @@ GCS_URL = re.compile(r"^gs://(?P<bucket>[a-z0-9][a-z0-9._-]{1,220}[a-z0-9])(?:/(
 
 class PublishError(TfhubKitError):
     """A release could not be published; nothing published before was changed."""
+
+
+class TargetError(PublishError):
+    """A publish target (gs://..., kaggle://...) that is malformed: a usage error."""
+
+    exit_code = 2
+
+
+class UnreachableError(PublishError, ServiceError):
+    """No credentials, or the storage service cannot be reached: the environment (exit 3)."""
+
+    exit_code = 3
 
 
 @dataclass(frozen=True)
@@ -83,7 +95,7 @@ class GcsReport:
 def parse_gcs_url(url: str) -> tuple[str, str]:
     match = GCS_URL.match(url)
     if not match:
-        raise PublishError(f"not a GCS location: {url!r}; expected gs://BUCKET or gs://BUCKET/PREFIX")
+        raise TargetError(f"not a GCS location: {url!r}; expected gs://BUCKET or gs://BUCKET/PREFIX")
     return match["bucket"], (match["prefix"] or "").strip("/")
 
 
@@ -99,7 +111,7 @@ def plan_gcs(build_dir: str | Path, target: str, *, public_url_base: str | None 
     for kind in manifest.saved_models:
         tarball = layout.tarball(manifest, kind)
         if not tarball.is_file():
-            raise PublishError(f"{tarball} is missing; run `tfhub-kit package {layout.root}` first")
+            raise BuildLayoutError(f"{tarball} is missing; run `tfhub-kit package {layout.root}` first")
         name = join(prefix, model_path(manifest, kind))
         uploads.append(Upload(name, "application/gzip", True, path=tarball))
         digest = f"{sha256_file(tarball)}  {tarball.name}\n".encode()
@@ -131,11 +143,10 @@ def publish_gcs(
     retried for each upload.
     """
     from google.api_core import exceptions
-    from google.cloud import storage
     from google.cloud.storage.retry import DEFAULT_RETRY
 
     say = progress or (lambda _msg: None)
-    client = client or storage.Client()
+    client = client or _client()
     retry = DEFAULT_RETRY.with_deadline(retry_deadline)
     bucket = client.bucket(plan.bucket)
     # Preflight: every object of this version is compared before anything is written, so a
@@ -146,7 +157,7 @@ def publish_gcs(
             raise PublishError(f"bucket gs://{plan.bucket} does not exist (or is not visible to these credentials)")
         existing = {u.name: bucket.get_blob(u.name, retry=retry) for u in plan.uploads}
     except (exceptions.GoogleAPICallError, exceptions.RetryError, OSError) as exc:  # requests' errors are OSErrors
-        raise PublishError(f"cannot reach gs://{plan.bucket}: {type(exc).__name__}: {exc}") from exc
+        raise UnreachableError(f"cannot reach gs://{plan.bucket}: {type(exc).__name__}: {_first_line(exc)}") from exc
     conflicts = [
         f"gs://{plan.bucket}/{u.name}"
         for u in plan.uploads
@@ -168,7 +179,13 @@ def publish_gcs(
             say(f"already there, identical: {where}")
             continue
         _upload(bucket, upload, where, retry, exists=existing[upload.name] is not None, say=say)
-        blob = bucket.get_blob(upload.name, retry=retry)
+        try:
+            blob = bucket.get_blob(upload.name, retry=retry)
+        except (exceptions.GoogleAPICallError, exceptions.RetryError, OSError) as exc:
+            raise UnreachableError(
+                f"{where} was uploaded but could not be read back to verify it ({type(exc).__name__}: "
+                f"{_first_line(exc)}); run the same publish again: identical objects are skipped"
+            ) from exc
         if blob is None or blob.crc32c != local_crc or (blob.md5_hash and blob.md5_hash != local_md5):
             found = None if blob is None else (blob.crc32c, blob.md5_hash)
             raise PublishError(
@@ -176,6 +193,25 @@ def publish_gcs(
             )
         report.uploaded.append(where)
     return report
+
+
+def _client() -> Any:
+    """A storage client; missing credentials become an UnreachableError that says what to set."""
+    import google.auth.exceptions
+    from google.cloud import storage
+
+    try:
+        return storage.Client()
+    except (google.auth.exceptions.DefaultCredentialsError, OSError) as exc:
+        raise UnreachableError(
+            f"no Google Cloud credentials ({_first_line(exc)}): run `gcloud auth application-default login`, "
+            "or set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file (STORAGE_EMULATOR_HOST for an emulator)"
+        ) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
 
 
 def _upload(bucket: Any, upload: Upload, where: str, retry: Any, *, exists: bool, say: Callable[[str], None]) -> None:

@@ -22,8 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from tfhub_kit.errors import BuildLayoutError
 from tfhub_kit.layout import BuildLayout, model_names
-from tfhub_kit.publish.gcs import PublishError
+from tfhub_kit.publish.gcs import PublishError, TargetError, UnreachableError
 
 KAGGLE_URL = re.compile(
     r"^kaggle://(?P<owner>[a-z0-9][a-z0-9-]{2,})/(?P<model>[a-z0-9][a-z0-9-]{2,})/(?P<framework>[A-Za-z0-9]+)/(?P<variation>[a-z0-9][a-z0-9-]*)$"
@@ -66,13 +67,13 @@ class KagglePlan:
 def parse_kaggle_url(url: str) -> dict[str, str]:
     match = KAGGLE_URL.match(url)
     if not match:
-        raise PublishError(
+        raise TargetError(
             f"not a Kaggle model location: {url!r}; expected kaggle://OWNER/MODEL/{FRAMEWORK}/VARIATION "
             f"or kaggle://OWNER/MODEL/{KERAS}/VARIATION "
             "(lowercase letters, digits and '-'; owner and model at least 3 characters)"
         )
     if match["framework"] not in (FRAMEWORK, KERAS):
-        raise PublishError(
+        raise TargetError(
             f"{url}: framework must be {FRAMEWORK!r} (the SavedModels) or {KERAS!r} (the keras-hub preset), "
             f"got {match['framework']!r}"
         )
@@ -88,7 +89,7 @@ def plan_kaggle(build_dir: str | Path, target: str) -> KagglePlan:
         raise PublishError(f"license {license_id!r} has no Kaggle equivalent here; allowed: {', '.join(LICENSES)}")
     card = layout.docs / "kaggle" / f"{manifest.model['name']}.md"
     if not card.is_file():
-        raise PublishError(f"{card} is missing; run `tfhub-kit docs {layout.root}` first")
+        raise BuildLayoutError(f"{card} is missing; run `tfhub-kit docs {layout.root}` first")
     notes = f"{manifest.handle} (%s), recipe sha256 {manifest.recipe['sha256'][:12]}"
     if parts["framework"] == KERAS:
         if manifest.keras_preset is None:
@@ -132,7 +133,7 @@ def publish_kaggle(plan: KagglePlan, *, progress: Callable[[str], None] | None =
     try:
         import kagglehub
     except ImportError as exc:
-        raise PublishError("publishing to Kaggle needs kagglehub: pip install 'tfhub-kit[kaggle]'") from exc
+        raise UnreachableError("publishing to Kaggle needs kagglehub: pip install 'tfhub-kit[kaggle]'") from exc
     for upload in plan.uploads:
         say(f"uploading {upload.directory} to Kaggle {upload.handle}")
         try:
@@ -148,4 +149,4 @@ def publish_kaggle(plan: KagglePlan, *, progress: Callable[[str], None] | None =
                 version_notes=upload.version_notes,
             )
         except Exception as exc:
-            raise PublishError(f"Kaggle upload of {upload.handle} failed: {exc}") from exc
+            raise UnreachableError(f"Kaggle upload of {upload.handle} failed: {exc}") from exc
