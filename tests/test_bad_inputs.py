@@ -43,14 +43,25 @@ class Case:
 # --- ways to break a workspace ---------------------------------------------------------
 
 
-def recipe_edit(change: Callable[[dict], None]) -> Callable[[Path], None]:
+def edit(relative: str, change: Callable[[dict], None]) -> Callable[[Path], None]:
+    """Load a YAML (recipe) or JSON (manifest) file of the workspace, change it, save it."""
+    load, dump = (yaml.safe_load, yaml.safe_dump) if relative.endswith(".yaml") else (json.loads, json.dumps)
+
     def apply(work: Path) -> None:
-        file = work / "recipe" / "recipe.yaml"
-        data = yaml.safe_load(file.read_text())
+        file = work / relative
+        data = load(file.read_text())
         change(data)
-        file.write_text(yaml.safe_dump(data))
+        file.write_text(dump(data))
 
     return apply
+
+
+def recipe_edit(change: Callable[[dict], None]) -> Callable[[Path], None]:
+    return edit("recipe/recipe.yaml", change)
+
+
+def manifest_edit(change: Callable[[dict], None]) -> Callable[[Path], None]:
+    return edit("build/manifest.json", change)
 
 
 def write(relative: str, content: str | bytes) -> Callable[[Path], None]:
@@ -69,16 +80,6 @@ def remove(relative: str) -> Callable[[Path], None]:
     def apply(work: Path) -> None:
         path = work / relative
         shutil.rmtree(path) if path.is_dir() else path.unlink()
-
-    return apply
-
-
-def manifest_edit(change: Callable[[dict], None]) -> Callable[[Path], None]:
-    def apply(work: Path) -> None:
-        file = work / "build" / "manifest.json"
-        data = json.loads(file.read_text())
-        change(data)
-        file.write_text(json.dumps(data))
 
     return apply
 
