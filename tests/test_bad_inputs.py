@@ -462,7 +462,16 @@ def test_killed_exports_and_a_crash_between_renames_are_cleaned_up(pristine, tmp
 
     env = {k: v for k, v in os.environ.items() if k not in ("TF_USE_LEGACY_KERAS", "KERAS_BACKEND")}
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from tfhub_kit.cli import main; main()", "export", str(recipe), "--out", str(out)],
+        [
+            sys.executable,
+            "-c",
+            "from tfhub_kit.cli import main; main()",
+            "export",
+            str(recipe),
+            "--out",
+            str(out),
+            "--rebuild",
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -502,3 +511,20 @@ def test_killed_docs_and_stale_tarballs_are_cleaned_on_the_next_run(pristine, tm
     code, _, err = run_cli(["package", str(build), "--force"], {})
     assert code == 0, err
     assert not stale.exists() and "removing stale dist/test/tiny_bert_old/1.tar.gz" in err
+
+
+def test_an_unchanged_export_reuses_the_build_and_a_changed_input_does_not(pristine, tmp_path):
+    work = tmp_path / "work"
+    shutil.copytree(pristine, work)
+    recipe, out = work / "recipe", work / "out"
+    assert run_cli(["export", str(recipe), "--out", str(out)], {})[0] == 0
+    manifest = out / "test" / "tiny_bert" / "1" / "manifest.json"
+    first = manifest.stat().st_mtime_ns
+
+    code, _, err = run_cli(["export", str(recipe), "--out", str(out)], {})
+    assert code == 0 and "up to date" in err and manifest.stat().st_mtime_ns == first
+
+    (recipe / "hf" / "vocab.txt").write_text((recipe / "hf" / "vocab.txt").read_text() + "\n")  # a source file
+    code, _, err = run_cli(["export", str(recipe), "--out", str(out)], {})
+    assert code == 0 and "up to date" not in err and manifest.stat().st_mtime_ns != first
+    assert json.loads(manifest.read_text())["inputs"]["files"]["source/vocab.txt"]

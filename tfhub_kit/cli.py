@@ -109,11 +109,14 @@ def recipe_check(recipe_dir: str) -> None:
 @main.command()
 @click.argument("recipe_dir", type=click.Path(file_okay=True, dir_okay=True))
 @click.option("--out", "out_dir", default="build", show_default=True, type=click.Path(), help="Build root.")
+@click.option("--rebuild", is_flag=True, help="Export even if the build was made from the same inputs.")
 @_handle_errors
-def export(recipe_dir: str, out_dir: str) -> None:
+def export(recipe_dir: str, out_dir: str, rebuild: bool) -> None:
     """Convert the recipe's checkpoint and write TF Hub SavedModels + manifest.json.
 
     Writes OUT/<publisher>/<model>/<version>/ atomically (a previous build there is replaced).
+    A build exported from the same inputs (recipe, checkpoint and data files, training run,
+    kit and library versions) is reused in a second; --rebuild exports anyway.
 
     \b
     Example:
@@ -121,7 +124,7 @@ def export(recipe_dir: str, out_dir: str) -> None:
     """
     from tfhub_kit.export import export_recipe
 
-    result = export_recipe(recipe_dir, out_dir=out_dir, progress=_progress)
+    result = export_recipe(recipe_dir, out_dir=out_dir, progress=_progress, rebuild=rebuild)
     for kind, info in result.manifest.saved_models.items():
         click.echo(f"{result.layout.saved_model(kind)}  ({info['bytes'] / 1e6:.1f} MB)")
     click.echo(str(result.layout.manifest_file))

@@ -50,24 +50,44 @@ class ExportResult:
 
 
 def export_recipe(
-    recipe_dir: str | Path, *, out_dir: str | Path = "build", progress: Progress | None = None
+    recipe_dir: str | Path, *, out_dir: str | Path = "build", progress: Progress | None = None, rebuild: bool = False
 ) -> ExportResult:
     """Build the recipe's network (source, transforms, trained weights) and export it
     (the by-name entry point). A recipe with `train:` takes its weights from the training
-    run's checkpoint: run `tfhub-kit train` first."""
+    run's checkpoint: run `tfhub-kit train` first. A build made from the same inputs
+    (recipe, source files, data files, training run, kit and library versions) is reused
+    unless `rebuild`."""
     say = progress or (lambda _msg: None)
     recipe = load_recipe(recipe_dir)
     layout = BuildLayout.for_handle(out_dir, recipe.model.publisher, recipe.model.name, recipe.model.version)
+    recover_stale(layout.root, say)
+    inputs = export_inputs(recipe, out_dir=out_dir)
+    if not rebuild:
+        current = _current_build(layout, inputs)
+        if current is not None:
+            say(
+                f"up to date: {layout.root} was exported from the same inputs (sha256 {inputs['sha256'][:12]}); reusing it"
+            )
+            return ExportResult(layout=layout, manifest=current)
     with build_model(recipe, out_dir=out_dir, progress=say) as built:
         if built.table is not None:
-            return export_static(built.table, built.source, recipe, layout, progress=say, transforms=built.report)
+            return export_static(
+                built.table, built.source, recipe, layout, progress=say, transforms=built.report, inputs=inputs
+            )
         training = None
         if recipe.train is not None:
             from tfhub_kit.train import restore_trained
 
             training = restore_trained(built.network, recipe, out_dir=out_dir, progress=say)
         return export_network(
-            built.network, built.source, recipe, layout, progress=say, transforms=built.report, training=training
+            built.network,
+            built.source,
+            recipe,
+            layout,
+            progress=say,
+            transforms=built.report,
+            training=training,
+            inputs=inputs,
         )
 
 
@@ -80,8 +100,10 @@ def export_network(
     progress: Progress | None = None,
     transforms: dict[str, Any] | None = None,
     training: dict[str, Any] | None = None,
+    inputs: dict[str, Any] | None = None,
 ) -> ExportResult:
-    """Write the SavedModels for an in-memory `network` (the from-objects entry point)."""
+    """Write the SavedModels for an in-memory `network` (the from-objects entry point);
+    `inputs` (from `export_inputs`) lets a later export of the same inputs reuse the build."""
     import tensorflow as tf
 
     say = progress or (lambda _msg: None)
@@ -127,6 +149,7 @@ def export_network(
             source,
             transforms,
             training=training,
+            inputs=inputs,
             seq_length=settings.seq_length,
             vocab_size=network.vocab_size,
             special_tokens={k: int(v) for k, v in source.tokenizer.special_ids().items()},
@@ -149,6 +172,7 @@ def export_static(
     *,
     progress: Progress | None = None,
     transforms: dict[str, Any] | None = None,
+    inputs: dict[str, Any] | None = None,
 ) -> ExportResult:
     """Write a static table as `embedding/` (TF Hub text embedding) and `model2vec/`
     (model2vec's folder format), with the manifest, atomically."""
@@ -182,6 +206,7 @@ def export_static(
             recipe,
             source,
             transforms,
+            inputs=inputs,
             seq_length=table.max_tokens,
             vocab_size=len(table.tokens),
             special_tokens={"unk_id": table.unk_id, "vocab_size": len(table.tokens)},
@@ -196,6 +221,46 @@ def export_static(
         write_manifest(tmp, manifest)
     say(f"wrote {layout.root}")
     return ExportResult(layout=layout, manifest=manifest)
+
+
+def export_inputs(recipe: Recipe, *, out_dir: str | Path = "build") -> dict[str, Any]:
+    """Hashes of everything an export is made from: the recipe, the source checkpoint's
+    files, the data files the recipe names, the training run's report, and the versions of
+    the kit and the libraries that write the SavedModels."""
+    import hashlib
+    import json
+
+    from tfhub_kit.networks import inspect_source
+    from tfhub_kit.recipe import data_files
+
+    source = inspect_source(recipe)
+    files = {"recipe": recipe.sha256}
+    files |= {f"source/{p.relative_to(source.folder)}": sha256_file(p) for p in source.files}
+    files |= {f"data/{relative}": sha256_file(recipe.data_path(relative)) for _field, relative in data_files(recipe)}
+    if recipe.train is not None:
+        from tfhub_kit.layout import ModelLayout
+        from tfhub_kit.train import TRAIN_FILE, run_id
+
+        report = ModelLayout.for_recipe(out_dir, recipe).run(run_id(recipe)) / TRAIN_FILE
+        files["train"] = sha256_file(report) if report.is_file() else "none"
+    versions = _versions()
+    key = json.dumps({"files": files, "versions": versions}, sort_keys=True)
+    return {"sha256": hashlib.sha256(key.encode()).hexdigest(), "files": files, "versions": versions}
+
+
+def _current_build(layout: BuildLayout, inputs: dict[str, Any]) -> Manifest | None:
+    """The build's manifest if it was exported from `inputs` and is complete, else None."""
+    from tfhub_kit.errors import BuildLayoutError
+
+    if not layout.manifest_file.is_file():
+        return None
+    try:
+        manifest = layout.read_manifest()
+    except BuildLayoutError:
+        return None
+    if (manifest.inputs or {}).get("sha256") != inputs["sha256"]:
+        return None
+    return manifest
 
 
 # --- SavedModel roots ----------------------------------------------------------------
@@ -255,6 +320,7 @@ def _manifest(
     *,
     stage: Path,
     training: dict[str, Any] | None = None,
+    inputs: dict[str, Any] | None = None,
     **build: Any,
 ) -> Manifest:
     """The manifest: what was built (`build`: seq_length, vocab_size, special_tokens,
@@ -272,6 +338,7 @@ def _manifest(
         },
         transforms=transforms or {"steps": []},
         training=training,
+        inputs=inputs,
         validate=dataclasses.asdict(recipe.validate),
         evaluate=_evaluate_config(recipe, stage),
         docs=_docs_config(recipe),

@@ -50,6 +50,9 @@ class Manifest:
     """{"steps": [one report per transform]}."""
     training: dict[str, Any] | None = None
     """For trained models: run id, checkpoint, steps, objectives, data hashes, final figures."""
+    inputs: dict[str, Any] | None = None
+    """{"sha256", "files": {...}, "versions": {...}}: what the build was made from; an export
+    with the same inputs reuses the build."""
     keras_preset: dict[str, Any] | None = None
     """{"path", "backbone", "tokenizer", "files", "bytes", "parity", "note"} when the build has a
     keras-hub preset (keras_preset/)."""

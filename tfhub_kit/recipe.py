@@ -597,7 +597,8 @@ def _coerce(tp: Any, value: Any, file: Path, dotted: str) -> Any:
     raise TypeError(f"recipe field type {tp!r} is not supported")  # a bug in this module
 
 
-def _check_data_files(recipe: Recipe) -> None:
+def data_files(recipe: Recipe) -> list[tuple[str, str]]:
+    """Every data file the recipe names, as (dotted field, path relative to the recipe)."""
     named = [(f"evaluate.sts[{i}].path", s.path) for i, s in enumerate(recipe.evaluate.sts)]
     for i, step in enumerate(recipe.transforms):
         step.check_one(recipe.file, f"transforms[{i}]")
@@ -627,6 +628,11 @@ def _check_data_files(recipe: Recipe) -> None:
         named += [(f"evaluate.bitext[{i}].source", b.source), (f"evaluate.bitext[{i}].target", b.target)]
     if recipe.train is not None:
         named += _check_train(recipe, recipe.train)
+    return named
+
+
+def _check_data_files(recipe: Recipe) -> None:
+    named = data_files(recipe)
     if recipe.docs.templates is not None:
         _check_templates(recipe)
     for dotted, relative in named:
