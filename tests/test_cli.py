@@ -6,7 +6,6 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from conftest import SAMPLE_RECIPE
 
 from tfhub_kit.cli import main
 
@@ -38,10 +37,11 @@ def test_every_help_has_an_example(args):
     assert "Example:" in result.output and "tfhub-kit " in result.output
 
 
-def test_export_command_writes_build_and_reports_progress(tmp_path):
-    result = CliRunner().invoke(main, ["export", str(SAMPLE_RECIPE), "--out", str(tmp_path)])
+def test_export_command_writes_build_and_reports_progress(tiny_build, tmp_path):
+    recipe = tiny_build.root.parents[3]  # the tiny BERT's recipe folder
+    result = CliRunner().invoke(main, ["export", str(recipe), "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    root = tmp_path / "tfhub-kit" / "all_minilm_l6_v2" / "1"
+    root = tmp_path / "test" / "tiny_bert" / "1"
     assert f"{root}/encoder" in result.output and f"{root}/manifest.json" in result.output
     assert "[tfhub-kit] saving embedding/" in result.output  # progress goes to stderr
-    assert json.loads((root / "manifest.json").read_text())["handle"] == "tfhub-kit/all_minilm_l6_v2/1"
+    assert json.loads((root / "manifest.json").read_text())["handle"] == "test/tiny_bert/1"

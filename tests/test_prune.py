@@ -118,7 +118,7 @@ def test_pruned_minilm_keeps_its_sts_score_and_validates(en_small_build, minilm_
         scores[name] = 100 * spearman(np.sum(a * b, axis=1), gold)
     # Measured 2026-11-25: 86.72 -> 86.67. The goal: within 0.1 points.
     assert abs(scores["pruned"] - scores["original"]) <= 0.1, scores
-    report = validate_build(en_small_build.root)
+    report = validate_build(en_small_build.root, consumers=False)  # consumer loads: test_consumers.py
     assert report.ok, [(r.saved_model, r.check, r.found) for r in report.failures]
 
 
