@@ -201,9 +201,10 @@ def _data_file(layout: BuildLayout, path: str, sha256: str | None) -> Path:
     file = layout.root / path
     if not file.is_file():
         raise BuildLayoutError(f"{file}: evaluation data named by the manifest is missing; re-run `tfhub-kit export`")
-    if sha256 and sha256_file(file) != sha256:
+    found = sha256_file(file) if sha256 else None
+    if found != sha256:
         raise BuildLayoutError(
-            f"{file} changed since export (sha256 {sha256_file(file)[:12]}, manifest {sha256[:12]}); "
+            f"{file} changed since export (sha256 {found[:12]}, manifest {sha256[:12]}); "
             "re-run `tfhub-kit export` to evaluate on the new file"
         )
     return file

@@ -107,13 +107,13 @@ def write_keras_preset(
             )
         note = f"{'; '.join(causes)}: the preset's outputs differ from the TF Hub encoder by up to {parity['max_abs_diff']:.1e}"
         say(f"note: {note}")
-    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    paths = sorted(p for p in folder.rglob("*") if p.is_file())
     return {
         "path": PRESET_DIR,
         "backbone": type(backbone).__name__,
         "tokenizer": type(loaded_tokenizer).__name__,
-        "files": files,
-        "bytes": sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()),
+        "files": [p.relative_to(folder).as_posix() for p in paths],
+        "bytes": sum(p.stat().st_size for p in paths),
         "parity": parity,
         "note": note,
     }
