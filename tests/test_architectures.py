@@ -50,6 +50,7 @@ def test_tiny_checkpoint_matches_pytorch(kind, tmp_path, minilm_dir):
     np.testing.assert_allclose(out["sequence_output"].numpy()[valid], hidden[valid], atol=1e-5)
     embedding = tf.saved_model.load(str(layout.saved_model("embedding")))
     np.testing.assert_allclose(embedding(tf.constant(SENTENCES)).numpy(), reference_mean, atol=1e-5)
+    assert layout.read_manifest().saved_models["embedding"]["inference"]["padding_free"] is True
     if kind == "bert":  # the tanh pooler is ported too
         with torch.no_grad():
             pooled = model(input_ids=ids, attention_mask=mask).pooler_output.numpy()

@@ -130,6 +130,7 @@ def test_outputs_equal_pytorch(kind, families):
     mean = (hidden * mask).sum(1) / mask.sum(1)
     embedding = _load(layout, "embedding")(tf.constant(SENTENCES)).numpy()
     np.testing.assert_allclose(embedding, mean, atol=1e-4)
+    assert layout.read_manifest().saved_models["embedding"]["inference"]["padding_free"] is True
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -33,6 +33,8 @@ from tfhub_kit.keraspreset import PRESET_DIR, check_preset_support, write_keras_
 from tfhub_kit.layout import BuildLayout, recover_stale, sha256_file, swap_into_place
 from tfhub_kit.manifest import Manifest, write_manifest
 from tfhub_kit.networks import ENCODER_INPUTS, HFSource, Network, embedding_settings, pool
+from tfhub_kit.packed import TOLERANCE as PACKED_TOLERANCE
+from tfhub_kit.packed import check_packed, packed_pooled, packed_unsupported
 from tfhub_kit.recipe import Recipe, load_recipe
 from tfhub_kit.savedmodel import reusable_root, with_text_embedding_calls
 from tfhub_kit.tokenizers import build_preprocessor
@@ -114,10 +116,20 @@ def export_network(
     with _staged_build(recipe, layout, say) as tmp:
         preprocessor = build_preprocessor(source.tokenizer, settings.seq_length)
         pooling, normalize = embedding_settings(recipe, source)
+        inference = None
+        if "embedding" in kinds:
+            inference = _padding_free(network, preprocessor, settings.probes, pooling=pooling, normalize=normalize)
+            say(f"embedding/ inference: {inference['note']}")
         modules = {
             "preprocess": preprocessor,
             "encoder": encoder_module(network),
-            "embedding": embedding_module(network, preprocessor, pooling=pooling, normalize=normalize),
+            "embedding": embedding_module(
+                network,
+                preprocessor,
+                pooling=pooling,
+                normalize=normalize,
+                padding_free=bool(inference and inference["padding_free"]),
+            ),
         }
         manifest_models: dict[str, Any] = {}
         for kind in kinds:
@@ -135,7 +147,11 @@ def export_network(
             manifest_models["encoder"]["num_layers"] = network.num_layers
         if "embedding" in manifest_models:
             manifest_models["embedding"].update(
-                dim=network.hidden_dim, pooling=pooling, normalize=normalize, parameters=network.parameters()
+                dim=network.hidden_dim,
+                pooling=pooling,
+                normalize=normalize,
+                parameters=network.parameters(),
+                inference=inference,
             )
         keras_preset = None
         if PRESET_DIR in settings.saved_models:
@@ -294,8 +310,11 @@ def encoder_module(network: Network) -> Any:
     return root
 
 
-def embedding_module(network: Network, preprocessor: Any, *, pooling: str, normalize: bool) -> Any:
-    """The text-embedding SavedModel root: strings[b] -> float32 [b, dim], Reusable."""
+def embedding_module(
+    network: Network, preprocessor: Any, *, pooling: str, normalize: bool, padding_free: bool = False
+) -> Any:
+    """The text-embedding SavedModel root: strings[b] -> float32 [b, dim], Reusable. With
+    `padding_free`, inference (training=False) skips the padding (`tfhub_kit.packed`)."""
     import tensorflow as tf
 
     root = reusable_root(network.variables, network.trainable_variables)
@@ -304,10 +323,29 @@ def embedding_module(network: Network, preprocessor: Any, *, pooling: str, norma
     @tf.function
     def call(sentences: tf.Tensor, training: bool = False) -> tf.Tensor:
         inputs = preprocessor.pack_dynamic(sentences)
+        if padding_free and not training:
+            return packed_pooled(network, inputs, pooling=pooling, normalize=normalize)
         out = network(inputs, training=training)
         return pool(out, inputs["input_mask"], pooling=pooling, normalize=normalize)
 
     return with_text_embedding_calls(root, call)
+
+
+def _padding_free(
+    network: Network, preprocessor: Any, probes: tuple[str, ...], *, pooling: str, normalize: bool
+) -> dict[str, Any]:
+    """Whether the embedding model can skip padding: the network is supported and its
+    padding-free vectors of the probes (one padded batch) match the ordinary ones."""
+    import tensorflow as tf
+
+    reason = packed_unsupported(network)
+    if reason is None:
+        inputs = preprocessor.pack_dynamic(tf.constant([*probes, "", "a"]))
+        diff = check_packed(network, inputs, pooling=pooling, normalize=normalize)
+        if diff <= PACKED_TOLERANCE:
+            return {"padding_free": True, "max_abs_diff": diff, "note": f"padding-free (probes within {diff:.1e})"}
+        reason = f"padding-free vectors differ from the ordinary ones by {diff:.1e} (> {PACKED_TOLERANCE:g})"
+    return {"padding_free": False, "reason": reason, "note": f"padded batches: {reason}"}
 
 
 # --- manifest helpers ----------------------------------------------------------------

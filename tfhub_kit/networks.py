@@ -173,6 +173,7 @@ class Network:
 
         self.backbone = backbone
         self.architecture = architecture
+        self.layer_calls = _layer_calls(backbone)
         layer_outputs = _layer_outputs(backbone)
         outputs = {"encoder_outputs": layer_outputs}
         if architecture.has_pooler:
@@ -183,6 +184,8 @@ class Network:
         # One functional model over the same layers (and so the same variables) that also
         # exposes every transformer layer's output.
         self._model = keras.Model(inputs, outputs)
+        # The same graph up to the input of the first transformer layer.
+        self._embeddings = keras.Model(inputs, self.layer_calls[0]._inbound_nodes[0].input_tensors[0])
         self._encoder_inputs = "encoder_token_ids" in inputs
         self.num_layers = len(layer_outputs)
 
@@ -245,16 +248,20 @@ class Network:
         """{path: numpy array} of every backbone weight."""
         return {v.path: v.numpy() for v in self.backbone.weights}
 
+    @property
+    def pooler(self) -> Any | None:
+        """The backbone's pooler layer (dense + tanh on the first token), if it has one."""
+        return getattr(self.backbone, "pooled_dense", None) if self.architecture.has_pooler else None
+
+    def embeddings(self, inputs: dict[str, Any], training: bool = False) -> Any:
+        """The [batch, seq, dim] input of the first transformer layer (token, position and
+        segment embeddings, their layer norm, and ALBERT's projection)."""
+        return self._embeddings(self._feed(inputs), training=training)
+
     def __call__(self, inputs: dict[str, Any], training: bool = False) -> dict[str, Any]:
         import tensorflow as tf
 
-        if self._encoder_inputs:
-            feed = {"encoder_token_ids": inputs["input_word_ids"], "encoder_padding_mask": inputs["input_mask"]}
-        else:
-            feed = {"token_ids": inputs["input_word_ids"], "padding_mask": inputs["input_mask"]}
-        if self.architecture.uses_segments:
-            feed["segment_ids"] = inputs["input_type_ids"]
-        out = self._model(feed, training=training)
+        out = self._model(self._feed(inputs), training=training)
         layers = list(out["encoder_outputs"])
         sequence_output = layers[-1]
         pooled = out["pooled_output"] if self.architecture.has_pooler else sequence_output[:, 0, :]
@@ -265,23 +272,38 @@ class Network:
             "encoder_outputs": layers,
         }
 
+    def _feed(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        """TF Hub encoder inputs renamed to the backbone's inputs."""
+        if self._encoder_inputs:
+            feed = {"encoder_token_ids": inputs["input_word_ids"], "encoder_padding_mask": inputs["input_mask"]}
+        else:
+            feed = {"token_ids": inputs["input_word_ids"], "padding_mask": inputs["input_mask"]}
+        if self.architecture.uses_segments:
+            feed["segment_ids"] = inputs["input_type_ids"]
+        return feed
+
+
+def _layer_calls(backbone: Any) -> list[Any]:
+    """The transformer layer of every call, in order (ALBERT's shared layers repeat)."""
+    if hasattr(backbone, "num_groups"):
+        calls = backbone.num_layers // backbone.num_groups
+        return [layer for group in backbone.transformer_layers for _ in range(calls) for layer in group]
+    return sorted(
+        (layer for layer in backbone.layers if re.fullmatch(r"transformer(_encoder)?_layer_\d+", layer.name)),
+        key=lambda layer: int(layer.name.rsplit("_", 1)[1]),
+    )
+
 
 def _layer_outputs(backbone: Any) -> list[Any]:
     """The output of every transformer layer call, in order. ALBERT calls its shared layers
     several times: each call is one layer of the network."""
-    if hasattr(backbone, "num_groups"):  # ALBERT: groups of layers, each group called in turn
-        calls = backbone.num_layers // backbone.num_groups
-        return [
-            layer._inbound_nodes[call].output_tensors[0]
-            for group in backbone.transformer_layers
-            for call in range(calls)
-            for layer in group
-        ]
-    layers = sorted(
-        (layer for layer in backbone.layers if re.fullmatch(r"transformer(_encoder)?_layer_\d+", layer.name)),
-        key=lambda layer: int(layer.name.rsplit("_", 1)[1]),
-    )
-    return [layer.output for layer in layers]
+    seen: dict[int, int] = {}
+    outputs = []
+    for layer in _layer_calls(backbone):
+        call = seen.get(id(layer), 0)
+        seen[id(layer)] = call + 1
+        outputs.append(layer._inbound_nodes[call].output_tensors[0])
+    return outputs
 
 
 def load_network(source: HFSource) -> Network:
