@@ -40,9 +40,12 @@ def packed_unsupported(network: Network) -> str | None:
     return None
 
 
-def packed_pooled(network: Network, inputs: dict[str, Any], *, pooling: str, normalize: bool) -> Any:
+def packed_pooled(
+    network: Network, inputs: dict[str, Any], *, pooling: str, normalize: bool, precision: str = "float32"
+) -> Any:
     """Sentence vectors [batch, dim] as `pool(network(inputs), ...)` gives them, in inference
-    mode, computed on the real tokens only."""
+    mode, computed on the real tokens only. `precision="bfloat16"` runs the matmuls in
+    bfloat16 (twice the float32 rate on CPUs with AVX512-BF16) and the rest in float32."""
     import tensorflow as tf
 
     mask = inputs["input_mask"]
@@ -54,7 +57,7 @@ def packed_pooled(network: Network, inputs: dict[str, Any], *, pooling: str, nor
     first_only = pooling in ("cls", "pooler")
     last = len(network.layer_calls) - 1
     for i, layer in enumerate(network.layer_calls):
-        x = _layer(layer, x, positions, rows, bias, first_only=first_only and i == last)
+        x = _layer(layer, x, positions, rows, bias, first_only=first_only and i == last, precision=precision)
     if first_only:  # x holds the first token of each sentence
         outputs = {"sequence_output": x[:, None, :], "pooled_output": network.pooler(x) if network.pooler else x}
         return pool(outputs, mask[:, :1], pooling=pooling, normalize=normalize)
@@ -71,7 +74,7 @@ def check_packed(network: Network, inputs: dict[str, Any], *, pooling: str, norm
     return float(tf.reduce_max(tf.abs(ordinary - packed)))
 
 
-def _layer(layer: Any, x: Any, positions: Any, rows: Any, bias: Any, *, first_only: bool) -> Any:
+def _layer(layer: Any, x: Any, positions: Any, rows: Any, bias: Any, *, first_only: bool, precision: str) -> Any:
     """One TransformerEncoder call on packed tokens [tokens, dim] -> [tokens, dim]
     (or [batch, dim], the first token of each sentence, when `first_only`)."""
     import tensorflow as tf
@@ -80,12 +83,13 @@ def _layer(layer: Any, x: Any, positions: Any, rows: Any, bias: Any, *, first_on
     heads, head_dim = attention._num_heads, attention._key_dim
     dim = x.shape[-1]
     batch, seq = tf.shape(rows)[0], tf.shape(rows)[1]
+    dense = _dense(precision)
 
     residual = x
     if layer.normalize_first:
         x = layer._self_attention_layer_norm(x)
     q, k, v = (
-        tf.gather(tf.matmul(x, tf.reshape(p.kernel, [dim, heads * head_dim])) + tf.reshape(p.bias, [-1]), rows)
+        tf.gather(dense(x, tf.reshape(p.kernel, [dim, heads * head_dim]), tf.reshape(p.bias, [-1])), rows)
         for p in (attention._query_dense, attention._key_dense, attention._value_dense)
     )  # [batch, seq, heads * head_dim]: padding repeats row 0, which the bias masks
     q, k, v = (tf.transpose(tf.reshape(t, [batch, seq, heads, head_dim]), [0, 2, 1, 3]) for t in (q, k, v))
@@ -96,17 +100,37 @@ def _layer(layer: Any, x: Any, positions: Any, rows: Any, bias: Any, *, first_on
     mixed = tf.reshape(tf.transpose(mixed, [0, 2, 1, 3]), [batch, -1, heads * head_dim])
     mixed = mixed[:, 0, :] if first_only else tf.gather_nd(mixed, positions)
     out = attention._output_dense
-    x = tf.matmul(mixed, tf.reshape(out.kernel, [heads * head_dim, -1])) + out.bias + residual
+    x = dense(mixed, tf.reshape(out.kernel, [heads * head_dim, -1]), out.bias) + residual
     if not layer.normalize_first:
         x = layer._self_attention_layer_norm(x)
 
     residual = x
     if layer.normalize_first:
         x = layer._feedforward_layer_norm(x)
-    x = layer._feedforward_output_dense(layer._feedforward_intermediate_dense(x)) + residual
+    if precision == "float32":  # keras' own Dense layers (their matmul, bias and activation fuse)
+        x = layer._feedforward_output_dense(layer._feedforward_intermediate_dense(x)) + residual
+    else:
+        inner, outer = layer._feedforward_intermediate_dense, layer._feedforward_output_dense
+        x = dense(dense(x, inner.kernel, inner.bias, inner.activation), outer.kernel, outer.bias) + residual
     if not layer.normalize_first:
         x = layer._feedforward_layer_norm(x)
     return x
+
+
+def _dense(precision: str) -> Any:
+    """`dense(x, kernel, bias, activation=None)` -> float32, computed in `precision`
+    (bfloat16: the matmul in bfloat16, the bias and activation in float32)."""
+    import tensorflow as tf
+
+    if precision not in ("float32", "bfloat16"):
+        raise ValueError(f"precision must be float32 or bfloat16, not {precision!r}")
+    dtype = tf.dtypes.as_dtype(precision)
+
+    def dense(x: Any, kernel: Any, bias: Any, activation: Any = None) -> Any:
+        y = tf.cast(tf.matmul(tf.cast(x, dtype), tf.cast(kernel, dtype)), tf.float32) + bias
+        return y if activation is None else activation(y)
+
+    return dense
 
 
 def _packed_rows(mask: Any) -> Any:

@@ -152,6 +152,8 @@ class StaticSection:
     rows weighted by SIF `a / (a + p(rank))` with Zipf p (`sif_coefficient` = a, null for no
     weighting). Sentences: mean of their token rows (at most `max_tokens`, [UNK] dropped),
     L2-normalised if `normalize`. `refine` optionally fits the table to the teacher.
+    `precision: bfloat16` runs the teacher's matmuls in bfloat16 (about 1.4x faster on CPUs
+    with AVX512-BF16); a sample of rows is checked against float32 (cosine >= 0.999).
     """
 
     pca_dims: int | None = field(default=256, metadata={"check": "positive"})
@@ -160,7 +162,8 @@ class StaticSection:
     vocabulary: str | None = None
     remove_tokens: str = field(default=r"\[unused\d+\]", metadata={"check": "regex"})
     max_tokens: int = field(default=512, metadata={"check": "positive"})
-    batch_size: int = field(default=512, metadata={"check": "positive"})
+    batch_size: int = field(default=1024, metadata={"check": "positive"})
+    precision: Literal["float32", "bfloat16"] = "float32"
     refine: RefineSection | None = None
 
 

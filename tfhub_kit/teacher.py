@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from tfhub_kit.networks import Network, pool
+from tfhub_kit.packed import packed_pooled, packed_unsupported
 from tfhub_kit.tokenizers import TokenizerSpec, build_preprocessor
 
 Embed = Callable[[list[str]], np.ndarray]
@@ -25,14 +26,18 @@ Progress = Callable[[str], None]
 def network_embedder(
     network: Network, tokenizer: TokenizerSpec, *, seq_length: int, pooling: str, normalize: bool
 ) -> Embed:
-    """strings -> the network's pooled sentence vectors (inference mode)."""
+    """strings -> the network's pooled sentence vectors (inference mode; padding-free when
+    the network allows, see `tfhub_kit.packed`)."""
     import tensorflow as tf
 
     preprocessor = build_preprocessor(tokenizer, seq_length)
+    padding_free = packed_unsupported(network) is None
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def embed(sentences: tf.Tensor) -> tf.Tensor:
         inputs = preprocessor.pack_dynamic(sentences)
+        if padding_free:
+            return tf.cast(packed_pooled(network, inputs, pooling=pooling, normalize=normalize), tf.float32)
         out = network(inputs, training=False)
         return tf.cast(pool(out, inputs["input_mask"], pooling=pooling, normalize=normalize), tf.float32)
 

@@ -25,13 +25,20 @@ from typing import Any
 
 import numpy as np
 
-from tfhub_kit.errors import RecipeError
-from tfhub_kit.networks import Network
+from tfhub_kit.errors import ExportError, RecipeError
+from tfhub_kit.networks import Network, pool
+from tfhub_kit.packed import packed_pooled, packed_unsupported
 from tfhub_kit.recipe import StaticSection
 from tfhub_kit.tokenizers import TokenizerSpec
 
 Progress = Callable[[str], None]
 STATIC_VOCAB_FILE = "static_vocab.txt"
+PRECISION_SAMPLE = 512
+PRECISION_MIN_COSINE = 0.999
+
+
+class StaticPrecisionError(ExportError):
+    """`static.precision` cannot be used for this teacher."""
 
 
 @dataclass(frozen=True)
@@ -91,15 +98,22 @@ def distill_static(
     sequences += [pieces for _, pieces in added]
     ids = tokenizer.special_ids()
     say(f"embedding {len(tokens):,} tokens as [CLS] token [SEP] ({len(added):,} custom words)")
+    specials = {"cls_id": ids["start_of_sequence_id"], "sep_id": ids["end_of_segment_id"], "pad_id": ids["padding_id"]}
     raw = embed_sequences(
-        network,
-        sequences,
-        cls_id=ids["start_of_sequence_id"],
-        sep_id=ids["end_of_segment_id"],
-        pad_id=ids["padding_id"],
-        batch_size=settings.batch_size,
-        progress=say,
+        network, sequences, **specials, batch_size=settings.batch_size, precision=settings.precision, progress=say
     )
+    precision_check = None
+    if settings.precision != "float32":
+        sample = np.linspace(0, len(sequences) - 1, min(PRECISION_SAMPLE, len(sequences))).astype(int)
+        exact = embed_sequences(network, [sequences[i] for i in sample], **specials, batch_size=settings.batch_size)
+        cosine = float(_row_cosines(raw[sample], exact).min())
+        say(f"{settings.precision} rows vs float32 on {len(sample)} tokens: lowest cosine {cosine:.6f}")
+        if cosine < PRECISION_MIN_COSINE:
+            raise StaticPrecisionError(
+                f"static.precision {settings.precision}: a row's cosine to its float32 row is {cosine:.6f} "
+                f"(< {PRECISION_MIN_COSINE}); set static.precision: float32 for this model"
+            )
+        precision_check = {"sample": len(sample), "min_cosine": round(cosine, 6)}
     vectors, pca = fit_pca(raw, settings.pca_dims)
     weights = sif_weights(len(tokens), settings.sif_coefficient)
     vectors = (vectors * weights[:, None]).astype(np.float32)
@@ -119,6 +133,8 @@ def distill_static(
         "teacher_width": int(raw.shape[1]),
         "dim": int(vectors.shape[1]),
         "pca_explained_variance": None if pca is None else round(pca.explained_variance_ratio, 4),
+        "precision": settings.precision,
+        "precision_check": precision_check,
         "distill_seconds": round(time.perf_counter() - start, 2),
     }
     say(f"static table: {len(tokens):,} x {vectors.shape[1]} ({report['distill_seconds']} s)")
@@ -180,20 +196,26 @@ def embed_sequences(
     sep_id: int,
     pad_id: int,
     batch_size: int,
+    precision: str = "float32",
     progress: Progress | None = None,
 ) -> np.ndarray:
     """Mean-pooled final hidden states of `[CLS] *ids [SEP]` for each sequence, in input
-    order. Sequences are batched by length, so single tokens run without padding."""
+    order. Sequences are batched by length, so single tokens run without padding; the
+    padding-free path (`tfhub_kit.packed`) runs them when the network allows, in `precision`."""
     import tensorflow as tf
 
     say = progress or (lambda _msg: None)
     spec = tf.TensorSpec([None, None], tf.int32)
+    unsupported = packed_unsupported(network)
+    if unsupported and precision != "float32":
+        raise StaticPrecisionError(f"static.precision {precision} needs the padding-free path: {unsupported}")
 
     @tf.function(input_signature=[spec, spec])
     def pooled(word_ids: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
-        out = network({"input_word_ids": word_ids, "input_mask": mask, "input_type_ids": tf.zeros_like(word_ids)})
-        m = tf.cast(mask, tf.float32)[:, :, None]
-        return tf.reduce_sum(out["sequence_output"] * m, axis=1) / tf.reduce_sum(m, axis=1)
+        inputs = {"input_word_ids": word_ids, "input_mask": mask, "input_type_ids": tf.zeros_like(word_ids)}
+        if unsupported is None:
+            return packed_pooled(network, inputs, pooling="mean", normalize=False, precision=precision)
+        return pool(network(inputs), mask, pooling="mean", normalize=False)
 
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
     out = np.zeros((len(sequences), network.hidden_dim), dtype=np.float32)
@@ -213,6 +235,10 @@ def embed_sequences(
             last_report = elapsed
             say(f"  embedded {done:,}/{len(order):,} tokens ({done / max(elapsed, 1e-9):,.0f} tokens/s)")
     return out
+
+
+def _row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sum(a * b, axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
 
 
 def fit_pca(vectors: np.ndarray, dims: int | None) -> tuple[np.ndarray, Pca | None]:
