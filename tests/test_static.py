@@ -229,7 +229,7 @@ def test_model2vec_loads_our_folder_and_agrees(static_build):
     ours = model(tf.constant(texts)).numpy()
     theirs = m2v.encode(texts)
     assert ours.shape == theirs.shape == (len(texts), 16)
-    np.testing.assert_allclose(ours, theirs, atol=1e-6)
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)  # float32 sums in another order
     tensorflow_id = m2v.tokens.index("tensorflow")
     assert m2v.tokenize(["TensorFlow"]) == [[tensorflow_id]]  # custom words win over pieces
     assert np.allclose(np.linalg.norm(ours[:3], axis=1), 1.0, atol=1e-5)

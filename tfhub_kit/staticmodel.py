@@ -65,7 +65,8 @@ def mean_rows(table: Any, ids: Any) -> Any:
     import tensorflow as tf
 
     rows = tf.gather(table, ids.flat_values)
-    sums = tf.math.unsorted_segment_sum(rows, ids.value_rowids(), ids.nrows())
+    sums = tf.math.segment_sum(rows, ids.value_rowids())  # row ids are sorted: ~2x the unsorted op
+    sums = tf.pad(sums, [[0, ids.nrows() - tf.shape(sums, out_type=tf.int64)[0]], [0, 0]])  # trailing empties
     counts = tf.cast(ids.row_lengths(), rows.dtype)[:, None]
     return sums / tf.maximum(counts, 1.0)
 

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tfhub_kit.errors import TfhubKitError
 from tfhub_kit.layout import BuildLayout, write_json_atomic
 from tfhub_kit.manifest import Manifest
 
@@ -66,6 +67,10 @@ class ValidationReport:
             "failed": len(self.failures),
             "results": [asdict(r) for r in self.results],
         }
+
+
+class CheckCrashed(TfhubKitError):
+    """A check raised in tfhub-kit's own code: a kit bug, not a verdict on the model."""
 
 
 class CheckFailed(Exception):
@@ -167,10 +172,35 @@ def _run(kind: str, name: str, check: Callable[[str, _Context], None], ctx: _Con
         check(kind, ctx)
     except CheckFailed as exc:
         return CheckResult(kind, name, False, exc.expected, exc.found, time.perf_counter() - start)
-    except Exception as exc:  # noqa: BLE001  (a broken SavedModel raises all sorts of errors)
+    except Exception as exc:  # a broken SavedModel raises all sorts of errors
+        if not _raised_by_model(exc):
+            raise CheckCrashed(
+                f"validate: the check '{name}' on {kind}/ crashed in tfhub-kit's own code "
+                f"({type(exc).__name__}: {_first_line(exc)}), so it says nothing about the model; "
+                "this is a tfhub-kit bug: please report it (TFHUB_KIT_DEBUG=1 shows the traceback)"
+            ) from exc
         found = f"{type(exc).__name__}: {_first_line(exc)}"
         return CheckResult(kind, name, False, doc, found, time.perf_counter() - start)
     return CheckResult(kind, name, True, doc, "ok", time.perf_counter() - start)
+
+
+MODEL_PACKAGES = ("tensorflow", "tensorflow_hub", "tensorflow_text", "keras", "tf_keras")
+
+
+def _raised_by_model(exc: BaseException) -> bool:
+    """Whether `exc` came out of loading or running the SavedModel (TensorFlow's own code,
+    including the model's traced functions) rather than out of the check's own code."""
+    import tensorflow as tf
+
+    if isinstance(exc, tf.errors.OpError):
+        return True
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return False
+    parts = Path(tb.tb_frame.f_code.co_filename).parts
+    return any(package in parts for package in MODEL_PACKAGES)
 
 
 def _first_line(exc: BaseException) -> str:
