@@ -1,8 +1,8 @@
 """Padding-free inference of a keras-hub encoder: the one-piece embedding model's fast path.
 
 A batch of sentences padded to its longest spends a quarter of its work on padding (STS-B
-sentences in batches of 32). Here the dense parts of every transformer layer (the fused
-query/key/value projection, the attention output, the feed-forward block, the layer norms)
+sentences in batches of 32). Here the dense parts of every transformer layer (the
+query/key/value projections, the attention output, the feed-forward block, the layer norms)
 run on the real tokens only, packed into one [tokens, dim] matrix; only the attention
 scores use the padded [batch, heads, seq, seq] layout. When the pooling reads the first
 token only (`cls`, `pooler`), the last layer computes that token alone.
