@@ -5,6 +5,17 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+
+def ensure_build(build: Path, recipe: Path) -> None:
+    """Export `recipe` first when `build` (a `<out>/<publisher>/<model>/<version>` folder)
+    has no manifest."""
+    if not (build / "manifest.json").is_file():
+        from tfhub_kit.export import export_recipe
+
+        print(f"exporting {recipe.name} to {build.parents[2]} first")
+        export_recipe(recipe, out_dir=build.parents[2])
 
 
 def rate(fn: Callable[[list[str]], object], sentences: list[str], repeats: int = 3) -> float:

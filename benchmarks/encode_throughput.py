@@ -14,7 +14,7 @@ import csv
 import os
 from pathlib import Path
 
-from _timing import rate
+from _timing import ensure_build, rate
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -38,11 +38,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    if not (args.build / "manifest.json").is_file():
-        from tfhub_kit.export import export_recipe
-
-        print(f"exporting the sample recipe to {args.build.parents[2]} first")
-        export_recipe(RECIPE, out_dir=args.build.parents[2])
+    ensure_build(args.build, RECIPE)
 
     import tensorflow as tf
     import tensorflow_text  # noqa: F401

@@ -17,6 +17,8 @@ import os
 import time
 from pathlib import Path
 
+from _timing import ensure_build
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["HF_HUB_OFFLINE"] = "1"
 
@@ -44,11 +46,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
 
-    if not (args.build / "manifest.json").is_file():
-        from tfhub_kit.export import export_recipe
-
-        print(f"exporting the static sample recipe to {args.build.parents[2]} first")
-        export_recipe(RECIPE, out_dir=args.build.parents[2])
+    ensure_build(args.build, RECIPE)
 
     import tensorflow as tf
     import tensorflow_text  # noqa: F401

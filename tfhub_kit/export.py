@@ -34,7 +34,7 @@ from tfhub_kit.layout import BuildLayout, recover_stale, sha256_file, swap_into_
 from tfhub_kit.manifest import Manifest, write_manifest
 from tfhub_kit.networks import ENCODER_INPUTS, HFSource, Network, embedding_settings, pool
 from tfhub_kit.packed import TOLERANCE as PACKED_TOLERANCE
-from tfhub_kit.packed import check_packed, packed_pooled, packed_unsupported
+from tfhub_kit.packed import check_packed, packed_unsupported, pooled_vectors
 from tfhub_kit.recipe import Recipe, load_recipe
 from tfhub_kit.savedmodel import reusable_root, with_text_embedding_calls
 from tfhub_kit.tokenizers import build_preprocessor
@@ -323,10 +323,9 @@ def embedding_module(
     @tf.function
     def call(sentences: tf.Tensor, training: bool = False) -> tf.Tensor:
         inputs = preprocessor.pack_dynamic(sentences)
-        if padding_free and not training:
-            return packed_pooled(network, inputs, pooling=pooling, normalize=normalize)
-        out = network(inputs, training=training)
-        return pool(out, inputs["input_mask"], pooling=pooling, normalize=normalize)
+        if not training:
+            return pooled_vectors(network, inputs, pooling=pooling, normalize=normalize, padding_free=padding_free)
+        return pool(network(inputs, training=True), inputs["input_mask"], pooling=pooling, normalize=normalize)
 
     return with_text_embedding_calls(root, call)
 

@@ -65,6 +65,21 @@ def packed_pooled(
     return pool({"sequence_output": sequence}, mask, pooling=pooling, normalize=normalize)
 
 
+def pooled_vectors(
+    network: Network,
+    inputs: dict[str, Any],
+    *,
+    pooling: str,
+    normalize: bool,
+    padding_free: bool,
+    precision: str = "float32",
+) -> Any:
+    """Inference sentence vectors: `packed_pooled` when `padding_free`, else the ordinary path."""
+    if padding_free:
+        return packed_pooled(network, inputs, pooling=pooling, normalize=normalize, precision=precision)
+    return pool(network(inputs, training=False), inputs["input_mask"], pooling=pooling, normalize=normalize)
+
+
 def check_packed(network: Network, inputs: dict[str, Any], *, pooling: str, normalize: bool) -> float:
     """The largest difference between the padding-free and the ordinary sentence vectors."""
     import tensorflow as tf

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tfhub_kit.networks import Network, pool
-from tfhub_kit.packed import packed_pooled, packed_unsupported
+from tfhub_kit.networks import Network
+from tfhub_kit.packed import packed_unsupported, pooled_vectors
 from tfhub_kit.tokenizers import TokenizerSpec, build_preprocessor
 
 Embed = Callable[[list[str]], np.ndarray]
@@ -36,10 +36,8 @@ def network_embedder(
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def embed(sentences: tf.Tensor) -> tf.Tensor:
         inputs = preprocessor.pack_dynamic(sentences)
-        if padding_free:
-            return tf.cast(packed_pooled(network, inputs, pooling=pooling, normalize=normalize), tf.float32)
-        out = network(inputs, training=False)
-        return tf.cast(pool(out, inputs["input_mask"], pooling=pooling, normalize=normalize), tf.float32)
+        vectors = pooled_vectors(network, inputs, pooling=pooling, normalize=normalize, padding_free=padding_free)
+        return tf.cast(vectors, tf.float32)
 
     return lambda batch: embed(tf.constant(batch)).numpy()
 

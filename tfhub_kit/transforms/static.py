@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 
 from tfhub_kit.errors import ExportError, RecipeError
-from tfhub_kit.networks import Network, pool
-from tfhub_kit.packed import packed_pooled, packed_unsupported
+from tfhub_kit.evaluate import cosine_rows
+from tfhub_kit.networks import Network
+from tfhub_kit.packed import packed_unsupported, pooled_vectors
 from tfhub_kit.recipe import StaticSection
 from tfhub_kit.tokenizers import TokenizerSpec
 
@@ -106,7 +107,7 @@ def distill_static(
     if settings.precision != "float32":
         sample = np.linspace(0, len(sequences) - 1, min(PRECISION_SAMPLE, len(sequences))).astype(int)
         exact = embed_sequences(network, [sequences[i] for i in sample], **specials, batch_size=settings.batch_size)
-        cosine = float(_row_cosines(raw[sample], exact).min())
+        cosine = float(cosine_rows(raw[sample], exact).min())
         say(f"{settings.precision} rows vs float32 on {len(sample)} tokens: lowest cosine {cosine:.6f}")
         if cosine < PRECISION_MIN_COSINE:
             raise StaticPrecisionError(
@@ -213,9 +214,9 @@ def embed_sequences(
     @tf.function(input_signature=[spec, spec])
     def pooled(word_ids: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
         inputs = {"input_word_ids": word_ids, "input_mask": mask, "input_type_ids": tf.zeros_like(word_ids)}
-        if unsupported is None:
-            return packed_pooled(network, inputs, pooling="mean", normalize=False, precision=precision)
-        return pool(network(inputs), mask, pooling="mean", normalize=False)
+        return pooled_vectors(
+            network, inputs, pooling="mean", normalize=False, padding_free=unsupported is None, precision=precision
+        )
 
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
     out = np.zeros((len(sequences), network.hidden_dim), dtype=np.float32)
@@ -235,10 +236,6 @@ def embed_sequences(
             last_report = elapsed
             say(f"  embedded {done:,}/{len(order):,} tokens ({done / max(elapsed, 1e-9):,.0f} tokens/s)")
     return out
-
-
-def _row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.sum(a * b, axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
 
 
 def fit_pca(vectors: np.ndarray, dims: int | None) -> tuple[np.ndarray, Pca | None]:
