@@ -1,0 +1,200 @@
+"""Pretraining masks: BERT's 15% with 80/10/10, whole words, dynamic, XLA; ALBERT's SOP."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfhub_kit.pretrain.masking import InfillingConfig, MlmConfig, MlmMasker, sentence_order, text_infilling
+from tfhub_kit.tokenizers import build_preprocessor, tokenizer_spec_from_hf
+
+SEQ = 64
+ROOT_SENTENCES = "data/stsb/stsb-en-train.sentences.txt"
+
+
+@pytest.fixture(scope="module")
+def corpus(minilm_dir):
+    """10,000 real STS-B train sentences packed by MiniLM's preprocessor, and its vocabulary."""
+    from conftest import ROOT
+
+    spec = tokenizer_spec_from_hf(minilm_dir, "bert")
+    lines = (ROOT / ROOT_SENTENCES).read_text(encoding="utf-8").splitlines()[:10_000]
+    pre = build_preprocessor(spec, SEQ)
+    packed = pre(tf.constant(lines))
+    return spec, {k: v.numpy() for k, v in packed.items()}
+
+
+def _masker(spec, **options) -> MlmMasker:
+    ids = spec.special_ids()
+    special = [ids[k] for k in ("padding_id", "start_of_sequence_id", "end_of_segment_id", "mask_id", "unk_id")]
+    return MlmMasker(
+        MlmConfig(max_predictions=24, **options),
+        tokens=spec.vocab(),
+        family=spec.family,
+        special_ids=special,
+        mask_id=ids["mask_id"],
+    )
+
+
+def _run(masker, packed, seed=(1, 2)):
+    out = masker(tf.constant(packed["input_word_ids"]), tf.constant(packed["input_mask"]), tf.constant(seed))
+    return {k: v.numpy() for k, v in out.items()}
+
+
+def _selected(out) -> np.ndarray:
+    """[batch, seq] bool: the positions chosen for prediction."""
+    sel = np.zeros(out["input_word_ids"].shape, bool)
+    rows, cols = np.nonzero(out["masked_lm_weights"])
+    sel[rows, out["masked_lm_positions"][rows, cols]] = True
+    return sel
+
+
+def _special(spec, ids, mask) -> np.ndarray:
+    s = spec.special_ids()
+    banned = [s[k] for k in ("padding_id", "start_of_sequence_id", "end_of_segment_id", "mask_id", "unk_id")]
+    return np.isin(ids, banned) | (mask == 0)
+
+
+@pytest.mark.parametrize("whole_word", [False, True])
+def test_mlm_selects_15_percent_with_80_10_10_and_never_a_special_token(corpus, whole_word):
+    spec, packed = corpus
+    out = _run(_masker(spec, whole_word=whole_word), packed)
+    ids, sel = packed["input_word_ids"], _selected(out)
+    special = _special(spec, ids, packed["input_mask"])
+    assert not (sel & special).any()
+    rate = sel.sum() / (~special).sum()
+    assert abs(rate - 0.15) <= 0.005, rate
+    # masked_lm_ids are the original ids at the positions; padding slots have weight 0
+    rows, cols = np.nonzero(out["masked_lm_weights"])
+    assert (out["masked_lm_ids"][rows, cols] == ids[rows, out["masked_lm_positions"][rows, cols]]).all()
+    assert (out["masked_lm_weights"].sum(axis=1) <= 24).all()
+    new = out["input_word_ids"][sel]
+    mask_id = spec.special_ids()["mask_id"]
+    shares = np.array(
+        [(new == mask_id).mean(), ((new != mask_id) & (new != ids[sel])).mean(), (new == ids[sel]).mean()]
+    )
+    assert np.all(np.abs(shares - [0.8, 0.1, 0.1]) <= 0.01), shares
+    assert not np.isin(new[new != ids[sel]], [i for i in np.unique(ids[special]) if i != mask_id]).any()
+    assert (out["input_word_ids"][~sel] == ids[~sel]).all()
+
+
+def test_whole_word_masks_every_piece_of_a_selected_word_and_no_partial_word(corpus):
+    spec, packed = corpus
+    out = _run(_masker(spec, whole_word=True), packed)
+    sel = _selected(out)
+    vocab = spec.vocab()
+    ids, special = packed["input_word_ids"], _special(spec, packed["input_word_ids"], packed["input_mask"])
+    words = multi_piece = 0
+    for row in range(len(ids)):
+        start = None
+        for t in range(SEQ + 1):
+            begins = t == SEQ or special[row, t] or not vocab[ids[row, t]].startswith("##")
+            if begins and start is not None:
+                chosen = sel[row, start:t]
+                assert chosen.all() or not chosen.any(), (row, start, t)
+                words += 1
+                multi_piece += int(chosen.all() and t - start > 1)
+                start = None
+            if t < SEQ and not special[row, t] and (begins or start is None):
+                start = t
+    assert words > 100_000 and multi_piece > 500  # the rule was exercised on real multi-piece words
+
+
+def test_masks_are_redrawn_for_each_seed_and_repeat_for_the_same_seed(corpus):
+    spec, packed = corpus
+    masker = _masker(spec, whole_word=True)
+    first, again, other = _run(masker, packed, (0, 1)), _run(masker, packed, (0, 1)), _run(masker, packed, (1, 1))
+    assert all((first[k] == again[k]).all() for k in first)
+    overlap = (_selected(first) & _selected(other)).sum() / _selected(first).sum()
+    assert overlap < 0.3  # independent draws share ~15% of their positions
+
+
+def test_masking_compiles_under_xla_with_the_same_result(corpus):
+    spec, packed = corpus
+    masker = _masker(spec, whole_word=True)
+    batch = {k: tf.constant(v[:256]) for k, v in packed.items()}
+    compiled = tf.function(masker.__call__, jit_compile=True)
+    xla = compiled(batch["input_word_ids"], batch["input_mask"], tf.constant([3, 4]))
+    eager = masker(batch["input_word_ids"], batch["input_mask"], tf.constant([3, 4]))
+    for key in eager:
+        np.testing.assert_array_equal(xla[key].numpy(), eager[key].numpy())
+
+
+def test_sentence_order_swaps_half_the_pairs_and_labels_them():
+    first = tf.constant([f"a{i}" for i in range(10_000)])
+    second = tf.constant([f"b{i}" for i in range(10_000)])
+    a, b, label = (x.numpy() for x in sentence_order(first, second, tf.constant([7, 8])))
+    assert abs(label.mean() - 0.5) <= 0.02
+    swapped = label == 1
+    assert (a[swapped] == second.numpy()[swapped]).all() and (b[swapped] == first.numpy()[swapped]).all()
+    assert (a[~swapped] == first.numpy()[~swapped]).all() and (b[~swapped] == second.numpy()[~swapped]).all()
+    # segments as [batch, seq] id rows swap whole rows
+    ids_a, ids_b = tf.zeros([4, 3], tf.int32), tf.ones([4, 3], tf.int32)
+    x, _, lab = sentence_order(ids_a, ids_b, tf.constant([1, 1]))
+    np.testing.assert_array_equal(x.numpy(), np.repeat(lab.numpy()[:, None], 3, axis=1))
+
+
+@pytest.fixture(scope="module")
+def documents(corpus, minilm_dir):
+    """Rows of five consecutive sentences each, packed to 64 pieces (about 60 ordinary tokens)."""
+    from conftest import ROOT
+
+    spec, _ = corpus
+    lines = (ROOT / ROOT_SENTENCES).read_text(encoding="utf-8").splitlines()[:10_000]
+    text = [" ".join(lines[i : i + 5]) for i in range(0, len(lines), 5)]
+    packed = build_preprocessor(spec, SEQ)(tf.constant(text))
+    return {k: v.numpy() for k, v in packed.items()}
+
+
+def _infill(spec, packed, seed=(5, 6)):
+    ids = spec.special_ids()
+    out = text_infilling(
+        tf.constant(packed["input_word_ids"]),
+        tf.constant(packed["input_mask"]),
+        tf.constant(seed),
+        config=InfillingConfig(),
+        mask_id=ids["mask_id"],
+        pad_id=ids["padding_id"],
+    )
+    return {k: v.numpy() for k, v in out.items()}
+
+
+def test_infilling_masks_30_percent_in_poisson_spans_each_one_mask_token(corpus, documents):
+    spec, _ = corpus
+    mask_id, pad_id = spec.special_ids()["mask_id"], spec.special_ids()["padding_id"]
+    out = _infill(spec, documents)
+    ids, mask = documents["input_word_ids"], documents["input_mask"]
+    n = mask.sum(axis=1) - 2
+    used = out["span_lengths"] >= 0
+    lengths = out["span_lengths"][used]
+    assert abs(lengths.sum() / n.sum() - 0.3) <= 0.02
+    assert 2.6 <= lengths.mean() <= 3.1, lengths.mean()  # Poisson(3), the last span of a row cut to fit
+    assert (lengths == 0).sum() > 20  # zero-length spans occur and insert a mask
+    np.testing.assert_array_equal(out["target_ids"], ids)
+    for row in range(len(ids)):
+        tokens, cursor, expected = list(ids[row, 1 : 1 + n[row]]), 0, [ids[row, 0]]
+        for start, length in zip(out["span_starts"][row][used[row]], out["span_lengths"][row][used[row]]):
+            expected += tokens[cursor:start] + [mask_id]
+            cursor = start + length
+        expected += tokens[cursor:] + [ids[row, 1 + n[row]]]
+        expected += [pad_id] * (SEQ - len(expected))
+        np.testing.assert_array_equal(out["encoder_token_ids"][row], expected[:SEQ])
+        assert out["encoder_padding_mask"][row].sum() == min(len(expected) - expected.count(pad_id), SEQ)
+
+
+def test_infilling_compiles_under_xla_and_redraws_for_a_new_seed(corpus, documents):
+    spec, _ = corpus
+    ids = spec.special_ids()
+    batch = {k: tf.constant(v[:256]) for k, v in documents.items()}
+
+    def corrupt(word_ids, mask, seed):
+        config = InfillingConfig()
+        return text_infilling(word_ids, mask, seed, config=config, mask_id=ids["mask_id"], pad_id=ids["padding_id"])
+
+    xla = tf.function(corrupt, jit_compile=True)(batch["input_word_ids"], batch["input_mask"], tf.constant([5, 6]))
+    eager = corrupt(batch["input_word_ids"], batch["input_mask"], tf.constant([5, 6]))
+    for key in eager:
+        np.testing.assert_array_equal(xla[key].numpy(), eager[key].numpy())
+    other = corrupt(batch["input_word_ids"], batch["input_mask"], tf.constant([6, 6]))
+    assert (other["encoder_token_ids"].numpy() != eager["encoder_token_ids"].numpy()).any(axis=1).mean() > 0.9

@@ -1,0 +1,236 @@
+"""In-graph masking for pretraining, drawn again on every call (dynamic masking).
+
+    masker = MlmMasker(MlmConfig(whole_word=True), tokens=spec.vocab(), family="wordpiece",
+                       special_ids=[0, 100, 101, 102], mask_id=103)
+    out = masker(input_word_ids, input_mask, seed=tf.constant([epoch, step]))
+    # out["input_word_ids"] (masked), out["masked_lm_positions"], out["masked_lm_ids"],
+    # out["masked_lm_weights"]
+    first, second, label = sentence_order(first, second, seed)   # ALBERT's SOP
+
+Fixed shapes in, fixed shapes out (`[batch, seq_length]`, `[batch, max_predictions]`) and
+stateless random ops keyed by a seed tensor: the step compiles under XLA (TPU-ready) and the
+same seed gives the same mask on every worker; a new seed (epoch, step) gives a new mask.
+
+Selection follows BERT: a `rate` share of the ordinary tokens (special tokens and padding
+never), each selected token replaced by the mask token (`mask_rate`), a random ordinary token
+(`random_rate`) or kept. `whole_word` selects words, so every piece of a selected word is
+selected and no word is selected in part. Units (tokens or words) are taken in a random order
+until `rate * tokens` is reached, the unit that crosses it taken with the probability of the
+share below the line (randomized rounding): the expected rate is `rate` however long the
+rows and words are. Never past `max_predictions`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+# How each family marks a piece that starts a word (WordPiece marks the others instead).
+_WORD_START = {"sentencepiece": "\u2581", "bytepair": "\u0120"}
+
+
+@dataclass(frozen=True)
+class MlmConfig:
+    """Masked-LM settings (recipe `pretrain.objectives[].mlm`)."""
+
+    rate: float = 0.15
+    mask_rate: float = 0.8
+    random_rate: float = 0.1
+    max_predictions: int = 20
+    whole_word: bool = False
+
+
+def word_starts(tokens: list[str], family: str, suffix_indicator: str = "##") -> np.ndarray:
+    """[vocab] bool: True for pieces that begin a word in the tokenizer `family`."""
+    if family == "wordpiece":
+        return np.array([not t.startswith(suffix_indicator) for t in tokens])
+    marker = _WORD_START[family]
+    return np.array([t.startswith(marker) for t in tokens])
+
+
+class MlmMasker:
+    """Dynamic (optionally whole-word) BERT masking of packed `input_word_ids`."""
+
+    def __init__(
+        self,
+        config: MlmConfig,
+        *,
+        tokens: list[str],
+        family: str,
+        special_ids: list[int],
+        mask_id: int,
+        suffix_indicator: str = "##",
+    ) -> None:
+        self.config = config
+        self.mask_id = mask_id
+        special = np.zeros(len(tokens), bool)
+        special[list(special_ids)] = True
+        self._special = tf.constant(special)
+        self._starts = tf.constant(word_starts(tokens, family, suffix_indicator))
+        self._ordinary = tf.constant(np.flatnonzero(~special), tf.int32)
+
+    def __call__(self, input_word_ids: Any, input_mask: Any, seed: Any) -> dict[str, Any]:
+        """Mask a [batch, seq] batch; `seed` is a [2] int tensor (stateless random ops)."""
+        cfg = self.config
+        ids = tf.cast(input_word_ids, tf.int32)
+        batch, length = tf.shape(ids)[0], tf.shape(ids)[1]
+        select_seed, cut_seed, replace_seed, random_seed = tf.unstack(
+            tf.random.experimental.stateless_split(seed, 4, alg="philox")
+        )
+        special = tf.logical_or(tf.gather(self._special, ids), tf.equal(input_mask, 0))
+        ordinary = tf.logical_not(special)
+
+        # Units: one per token, or one per word (a word starts at a word-start piece or
+        # after a special token; special tokens are units of their own, never selected).
+        if cfg.whole_word:
+            after_special = tf.concat([tf.ones([batch, 1], tf.bool), special[:, :-1]], axis=1)
+            starts = tf.gather(self._starts, ids) | special | after_special
+        else:
+            starts = tf.ones_like(special)
+        unit = tf.cumsum(tf.cast(starts, tf.int32), axis=1) - 1
+        noise = _uniform([batch, length], select_seed)
+        key = tf.where(special, 2.0, tf.gather(noise, unit, batch_dims=1))
+
+        # Tokens in the random unit order (a unit's pieces stay together and in order),
+        # counted cumulatively; a unit is taken while a random point inside it (the same
+        # fraction for the whole row) is below the target count: randomized rounding, so the
+        # expected count is exactly `rate` times the row's ordinary tokens.
+        order = tf.argsort(key, axis=1, stable=True)
+        counted = tf.cumsum(tf.cast(tf.gather(ordinary, order, batch_dims=1), tf.float32), axis=1)
+        counted = tf.gather(counted, tf.argsort(order, axis=1), batch_dims=1)
+        segments = unit + tf.range(batch)[:, None] * length
+        flat_segments = tf.reshape(segments, [-1])
+        n_segments = batch * length
+        unit_end = tf.math.unsorted_segment_max(tf.reshape(counted, [-1]), flat_segments, n_segments)
+        unit_len = tf.math.unsorted_segment_sum(tf.ones_like(flat_segments, tf.float32), flat_segments, n_segments)
+        unit_end = tf.reshape(tf.gather(unit_end, segments), [batch, length])
+        unit_len = tf.reshape(tf.gather(unit_len, segments), [batch, length])
+        n_ordinary = tf.reduce_sum(tf.cast(ordinary, tf.float32), axis=1, keepdims=True)
+        cut = _uniform([batch, 1], cut_seed)
+        within = unit_end - unit_len * (1.0 - cut) < n_ordinary * cfg.rate
+        selected = ordinary & within & (unit_end <= cfg.max_predictions)
+
+        # 80/10/10, drawn per token.
+        draw = _uniform([batch, length], replace_seed)
+        to_mask = selected & (draw < cfg.mask_rate)
+        to_random = selected & (draw >= cfg.mask_rate) & (draw < cfg.mask_rate + cfg.random_rate)
+        pick = tf.random.stateless_uniform(
+            [batch, length], random_seed, minval=0, maxval=tf.size(self._ordinary), dtype=tf.int32, alg="philox"
+        )
+        masked = tf.where(to_mask, self.mask_id, tf.where(to_random, tf.gather(self._ordinary, pick), ids))
+
+        # Selected positions first, in position order, padded with weight 0.
+        position = tf.broadcast_to(tf.range(length)[None, :], [batch, length])
+        first = tf.argsort(tf.where(selected, position, position + length), axis=1, stable=True)
+        positions = first[:, : cfg.max_predictions]
+        weights = tf.gather(selected, positions, batch_dims=1)
+        positions = tf.where(weights, positions, 0)
+        return {
+            "input_word_ids": tf.cast(masked, input_word_ids.dtype),
+            "input_mask": input_mask,
+            "masked_lm_positions": positions,
+            "masked_lm_ids": tf.where(weights, tf.gather(ids, positions, batch_dims=1), 0),
+            "masked_lm_weights": tf.cast(weights, tf.float32),
+        }
+
+
+def sentence_order(first: Any, second: Any, seed: Any) -> tuple[Any, Any, Any]:
+    """ALBERT's sentence-order prediction: two consecutive segments of one document, swapped
+    with probability 0.5. Returns (first, second, label) with label 1 where swapped."""
+    swap = _uniform(tf.shape(first)[:1], seed) < 0.5
+    shape = tf.concat([tf.shape(swap), tf.ones([tf.rank(first) - 1], tf.int32)], axis=0)
+    both = tf.reshape(swap, shape)
+    return tf.where(both, second, first), tf.where(both, first, second), tf.cast(swap, tf.int32)
+
+
+@dataclass(frozen=True)
+class InfillingConfig:
+    """BART text infilling settings (recipe `pretrain.objectives[].infilling`)."""
+
+    mask_ratio: float = 0.3
+    poisson_lambda: float = 3.0
+
+
+def text_infilling(
+    token_ids: Any, padding_mask: Any, seed: Any, *, config: InfillingConfig, mask_id: int, pad_id: int
+) -> dict[str, Any]:
+    """BART's text infilling on packed `<s> tokens </s> <pad>...` rows ([batch, seq]).
+
+    Span lengths are drawn from Poisson(lambda) until `mask_ratio` of each row's ordinary
+    tokens are covered (the last span is cut to fit); the spans are laid out at random
+    without overlap; each span becomes one mask token, and a zero-length span inserts one.
+    Returns `encoder_token_ids` / `encoder_padding_mask` (the corrupted rows) and
+    `target_ids` (the original rows, for the decoder), plus `span_starts` / `span_lengths`
+    ([batch, seq], in ordinary-token positions, length -1 for unused slots).
+    """
+    ids = tf.cast(token_ids, tf.int32)
+    batch, length = tf.shape(ids)[0], tf.shape(ids)[1]
+    length_seed, place_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2, alg="philox"))
+    n = tf.reduce_sum(tf.cast(padding_mask, tf.int32), axis=1) - 2  # ordinary tokens (no <s>, </s>)
+    n = tf.maximum(n, 0)
+    to_mask = tf.cast(tf.round(tf.cast(n, tf.float32) * config.mask_ratio), tf.int32)
+
+    # Span lengths until each row's budget is covered; slot k is used while the spans
+    # before it cover less than the budget, and the last used one is cut to fit.
+    drawn = _poisson([batch, length], length_seed, config.poisson_lambda)
+    before = tf.cumsum(drawn, axis=1, exclusive=True)
+    used = before < to_mask[:, None]
+    lengths = tf.where(used, tf.minimum(drawn, to_mask[:, None] - before), 0)
+
+    # Layout: each used span sits after a gap; gaps are sorted random points among the
+    # row's free (unmasked) tokens, so spans never overlap.
+    free = n - to_mask
+    gap = _uniform([batch, length], place_seed)
+    gap = tf.cast(tf.floor(gap * tf.cast(free[:, None] + 1, tf.float32)), tf.int32)
+    gap = tf.sort(tf.where(used, gap, tf.int32.max), axis=1)
+    starts = tf.where(used, gap + tf.cumsum(lengths, axis=1, exclusive=True), -1)
+
+    # Per packed position p (ordinary token index p - 1): inside a span, first of a span,
+    # and how many zero-length spans insert a mask just before it.
+    token = tf.range(length)[None, None, :] - 1  # [1, 1, seq]
+    s, ln = starts[:, :, None], lengths[:, :, None]
+    inside = tf.reduce_any((token >= s) & (token < s + ln) & (ln > 0), axis=1)
+    first = tf.reduce_any((token == s) & (ln > 0), axis=1)
+    inserts = tf.reduce_sum(tf.cast((token == s) & (ln == 0) & used[:, :, None], tf.int32), axis=1)
+
+    keep = tf.cast(tf.logical_or(tf.logical_not(inside), first), tf.int32) * tf.cast(padding_mask, tf.int32)
+    emitted = keep + inserts
+    total = tf.reduce_sum(emitted, axis=1)
+    slot = tf.cumsum(emitted, axis=1) - 1  # where each kept token lands
+    value = tf.where(first, mask_id, ids)
+    position = tf.range(length)[None, :]
+    # Inserted masks fill the slots no kept token lands on; tokens past the end (and the
+    # slots of dropped tokens) go to a spare column, cut off after the scatter: fixed shapes.
+    corrupted = tf.where(tf.range(length + 1)[None, :] < total[:, None], mask_id, pad_id)
+    rows = tf.broadcast_to(tf.range(batch)[:, None], [batch, length])
+    column = tf.where((keep > 0) & (slot < length), slot, length)
+    corrupted = tf.tensor_scatter_nd_update(corrupted, tf.stack([rows, column], axis=-1), value)[:, :length]
+    return {
+        "encoder_token_ids": tf.cast(corrupted, token_ids.dtype),
+        "encoder_padding_mask": tf.cast(position < tf.minimum(total, length)[:, None], padding_mask.dtype),
+        "target_ids": token_ids,
+        "span_starts": starts,
+        "span_lengths": tf.where(used, lengths, -1),
+    }
+
+
+def _uniform(shape: Any, seed: Any) -> Any:
+    """Stateless U[0, 1) floats that TensorFlow's kernels and XLA's draw alike: Philox named
+    (`auto_select` picks different generators) and 24-bit integers scaled (their float
+    conversions differ)."""
+    bits = tf.random.stateless_uniform(shape, seed, minval=0, maxval=1 << 24, dtype=tf.int32, alg="philox")
+    return tf.cast(bits, tf.float32) / float(1 << 24)
+
+
+def _poisson(shape: Any, seed: Any, lam: float) -> Any:
+    """Stateless Poisson(lam) integers by inverse CDF (XLA has no Poisson kernel)."""
+    k = np.arange(64)
+    log_pmf = k * np.log(lam) - lam - np.cumsum(np.log(np.maximum(k, 1)))
+    cdf = tf.constant(
+        np.cumsum(np.exp(log_pmf))[: int(np.searchsorted(np.cumsum(np.exp(log_pmf)), 1 - 1e-7))], tf.float32
+    )
+    u = _uniform(shape, seed)
+    return tf.reduce_sum(tf.cast(u[..., None] >= cdf, tf.int32), axis=-1)
