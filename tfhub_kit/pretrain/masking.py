@@ -100,7 +100,8 @@ class MlmMasker:
         # expected count is exactly `rate` times the row's ordinary tokens.
         order = tf.argsort(key, axis=1, stable=True)
         counted = tf.cumsum(tf.cast(tf.gather(ordinary, order, batch_dims=1), tf.float32), axis=1)
-        counted = tf.gather(counted, tf.argsort(order, axis=1), batch_dims=1)
+        rows = tf.broadcast_to(tf.range(batch)[:, None], [batch, length])
+        counted = tf.scatter_nd(tf.stack([rows, order], axis=-1), counted, [batch, length])  # back in place
         segments = unit + tf.range(batch)[:, None] * length
         flat_segments = tf.reshape(segments, [-1])
         n_segments = batch * length
@@ -124,8 +125,8 @@ class MlmMasker:
 
         # Selected positions first, in position order, padded with weight 0.
         position = tf.broadcast_to(tf.range(length)[None, :], [batch, length])
-        first = tf.argsort(tf.where(selected, position, position + length), axis=1, stable=True)
-        positions = first[:, : cfg.max_predictions]
+        rank = tf.where(selected, length - position, -position)
+        positions = tf.math.top_k(rank, k=cfg.max_predictions).indices
         weights = tf.gather(selected, positions, batch_dims=1)
         positions = tf.where(weights, positions, 0)
         return {
