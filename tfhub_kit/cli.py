@@ -156,6 +156,36 @@ def train(recipe_dir: str, out_dir: str, fresh: bool) -> None:
     click.echo(str(result.run_dir / "train.json"))
 
 
+@main.group()
+def data() -> None:
+    """Prepare pretraining data.
+
+    \b
+    Example:
+      tfhub-kit data prepare models/tfhub-kit/all_minilm_l6_v2_mlm
+    """
+
+
+@data.command("prepare")
+@click.argument("recipe_dir", type=click.Path(file_okay=True, dir_okay=True))
+@click.option("--out", "out_dir", default="build", show_default=True, type=click.Path(), help="Build root.")
+@_handle_errors
+def data_prepare(recipe_dir: str, out_dir: str) -> None:
+    """Tokenize the recipe's pretrain.corpus into fixed-length TFRecord shards.
+
+    Shards and corpus.json go to OUT/<publisher>/<model>/corpus/; rerunning reuses the shards
+    of corpus files that did not change.
+
+    \b
+    Example:
+      tfhub-kit data prepare models/tfhub-kit/all_minilm_l6_v2_mlm
+    """
+    from tfhub_kit.pretrain.corpus import MANIFEST, prepare_corpus
+
+    prepared = prepare_corpus(recipe_dir, out_dir=out_dir, progress=_progress)
+    click.echo(str(prepared.folder / MANIFEST))
+
+
 @main.command()
 @click.argument("build_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--tolerance", type=float, default=None, help="Max abs difference allowed on the probe outputs.")

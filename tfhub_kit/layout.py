@@ -3,6 +3,7 @@
 build/<publisher>/<model>/          ModelLayout: what all versions of a model share
   .cache/                           token counts, teacher vectors
   runs/<run-id>/                    training runs: ckpt/, logs/ (TensorBoard), train.json
+  corpus/                           pretraining shards (tfhub-kit data prepare), corpus.json
 build/<publisher>/<model>/<version>/  BuildLayout: one export, swapped into place atomically
   encoder/ preprocess/ embedding/   SavedModels (whichever the recipe exports)
   model2vec/                        a static model in model2vec's folder format
@@ -46,6 +47,11 @@ class ModelLayout:
     def run(self, run_id: str) -> Path:
         """A training run's folder: ckpt/, logs/, train.json."""
         return self.root / "runs" / run_id
+
+    @property
+    def corpus(self) -> Path:
+        """Prepared pretraining data: TFRecord shards and corpus.json."""
+        return self.root / "corpus"
 
 
 @dataclass(frozen=True)

@@ -335,6 +335,28 @@ class TrainSection:
 
 
 @dataclass(frozen=True)
+class CorpusSection:
+    """`pretrain.corpus`: plain text that `tfhub-kit data prepare` turns into TFRecord shards.
+
+    In `lines` files every line is a sentence (or a whole document) and a blank line ends a
+    document; in the other formats every row is a document. Every `1 / held_out`-th document
+    goes to the held-out split instead of training.
+    """
+
+    files: tuple[TextFile, ...] = field(metadata={"check": "nonempty_list"})
+    shards: int = field(default=4, metadata={"check": "positive"})
+    held_out: float = field(default=0.01, metadata={"check": "fraction"})
+
+
+@dataclass(frozen=True)
+class PretrainSection:
+    """Pretraining settings; `seq_length` is the length of every prepared example."""
+
+    corpus: CorpusSection
+    seq_length: int = field(default=128, metadata={"check": "seq_length"})
+
+
+@dataclass(frozen=True)
 class ValidateSection:
     """How strictly `tfhub-kit validate` compares outputs with the probes recorded at export."""
 
@@ -428,6 +450,7 @@ class Recipe:
     source: SourceSection
     transforms: tuple[TransformStep, ...] = ()
     train: TrainSection | None = None
+    pretrain: PretrainSection | None = None
     export: ExportSection = ExportSection()
     validate: ValidateSection = ValidateSection()
     evaluate: EvaluateSection = EvaluateSection()

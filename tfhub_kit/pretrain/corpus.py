@@ -1,0 +1,268 @@
+"""Corpus preparation (`tfhub-kit data prepare`): plain text -> sharded TFRecord files of
+fixed-length examples, packed the way RoBERTa's FULL-SENTENCES inputs are.
+
+    prepared = prepare_corpus("models/tfhub-kit/all_minilm_l6_v2_mlm", out_dir="build", progress=print)
+    prepared.manifest["totals"]        # documents, sentences, examples, tokens
+    ds = corpus_dataset(prepared.folder, "train")   # {"input_word_ids", "input_mask"} [seq_length]
+
+Tokenization is the kit's own tensorflow-text tokenizer of the recipe's source (the ops its
+preprocessing SavedModel runs). An example is `[CLS] sentences [SEP]` padded to
+`seq_length`: whole sentences are added while they fit, crossing document boundaries with an
+extra separator between documents; a sentence longer than an example is cut. Each corpus
+file is prepared on its own and its shards carry the hash of what made them, so a rerun
+reuses the shards of unchanged files and prepares only the changed ones. Shards and
+`corpus.json` are written to temporary names and renamed into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tfhub_kit.datasets import read_lines, read_text
+from tfhub_kit.errors import RecipeError
+from tfhub_kit.layout import ModelLayout, sha256_file, write_json_atomic
+from tfhub_kit.recipe import Recipe, TextFile, load_recipe
+
+Progress = Callable[[str], None]
+MANIFEST = "corpus.json"
+SPLITS = ("train", "heldout")
+_BATCH = 1024
+
+
+@dataclass(frozen=True)
+class PreparedCorpus:
+    """The corpus folder, its manifest, and which files' shards a rerun reused."""
+
+    folder: Path
+    manifest: dict[str, Any]
+    reused: list[str]
+
+
+def prepare_corpus(
+    recipe_dir: str | Path | Recipe, *, out_dir: str | Path = "build", progress: Progress | None = None
+) -> PreparedCorpus:
+    """Prepare the recipe's `pretrain.corpus` into `<out>/<publisher>/<model>/corpus/`."""
+    recipe = recipe_dir if isinstance(recipe_dir, Recipe) else load_recipe(recipe_dir)
+    say = progress or (lambda _msg: None)
+    if recipe.pretrain is None:
+        raise RecipeError(recipe.file, "pretrain", "is required by `tfhub-kit data prepare`", show_value=False)
+    if any(step.name in ("prune_vocab", "extend_vocab") for step in recipe.transforms):
+        raise RecipeError(
+            recipe.file,
+            "transforms",
+            "data prepare tokenizes with the source's vocabulary; a vocabulary transform would change the ids",
+            allowed="no prune_vocab / extend_vocab step in a pretraining recipe",
+            show_value=False,
+        )
+    corpus = recipe.pretrain.corpus
+    paths = []
+    for i, item in enumerate(corpus.files):
+        path = recipe.data_path(item.path)
+        if not path.is_file():
+            raise RecipeError(recipe.file, f"pretrain.corpus.files[{i}].path", "file not found", value=str(path))
+        paths.append(path)
+
+    from tfhub_kit.networks import inspect_source
+
+    spec = inspect_source(recipe).tokenizer
+    ids = spec.special_ids()
+    settings = {
+        "seq_length": recipe.pretrain.seq_length,
+        "shards": corpus.shards,
+        "held_out": corpus.held_out,
+        "packing": "full_sentences",
+        "tokenizer": {**spec.describe(), "vocab_sha256": sha256_file(spec.vocab_file)},
+        "special_ids": {k: ids[k] for k in ("start_of_sequence_id", "end_of_segment_id", "padding_id")},
+    }
+    folder = ModelLayout.for_recipe(out_dir, recipe).corpus
+    folder.mkdir(parents=True, exist_ok=True)
+    previous = _read_manifest(folder)
+    old = {entry["key"]: entry for entry in previous.get("files", [])}
+
+    tokenize = None
+    entries, reused = [], []
+    for item, path in zip(corpus.files, paths):
+        digest = sha256_file(path)
+        key = hashlib.sha256(json.dumps([digest, item.format, item.max_rows, settings], sort_keys=True).encode())
+        key = key.hexdigest()[:16]
+        if key in old and _shards_intact(folder, old[key]):
+            say(f"{item.path}: unchanged, reusing {len(old[key]['shards'])} shards")
+            entries.append(old[key])
+            reused.append(item.path)
+            continue
+        if tokenize is None:
+            from tfhub_kit.tokenizers import build_tokenize
+
+            tokenize = build_tokenize(spec)
+        entry = _prepare_file(folder, item, path, digest, key, settings, tokenize, say)
+        entries.append(entry)
+
+    totals = {
+        k: sum(e[k] for e in entries)
+        for k in ("documents", "sentences", "tokens", "train_examples", "heldout_examples")
+    }
+    manifest = {**settings, "files": entries, "totals": totals}
+    write_json_atomic(folder / MANIFEST, manifest)
+    kept = {s["name"] for e in entries for s in e["shards"]}
+    for stale in folder.glob("*.tfrecord"):
+        if stale.name not in kept:
+            stale.unlink()
+    say(
+        f"corpus: {totals['train_examples']:,} training and {totals['heldout_examples']:,} held-out examples "
+        f"of {recipe.pretrain.seq_length} tokens from {totals['documents']:,} documents -> {folder}"
+    )
+    return PreparedCorpus(folder, manifest, reused)
+
+
+def corpus_dataset(folder: str | Path, split: str = "train", input_context: Any = None) -> Any:
+    """The prepared examples of `split` as a tf.data.Dataset of fixed-shape
+    {"input_word_ids", "input_mask"} (int32 [seq_length]); with a `tf.distribute.InputContext`
+    each input pipeline reads its own shards, read in parallel."""
+    import tensorflow as tf
+
+    folder = Path(folder)
+    manifest = _read_manifest(folder)
+    if not manifest:
+        raise FileNotFoundError(f"{folder / MANIFEST} not found: run `tfhub-kit data prepare` first")
+    length, pad = manifest["seq_length"], manifest["special_ids"]["padding_id"]
+    names = sorted(str(folder / s["name"]) for e in manifest["files"] for s in e["shards"] if s["split"] == split)
+    files = tf.data.Dataset.from_tensor_slices(names)
+    if input_context is not None and input_context.num_input_pipelines > 1:
+        files = files.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+    records = files.interleave(tf.data.TFRecordDataset, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    feature = {"input_word_ids": tf.io.FixedLenFeature([length], tf.int64)}
+
+    def parse(record: Any) -> dict[str, Any]:
+        ids = tf.cast(tf.io.parse_single_example(record, feature)["input_word_ids"], tf.int32)
+        return {"input_word_ids": ids, "input_mask": tf.cast(tf.not_equal(ids, pad), tf.int32)}
+
+    return records.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def read_documents(path: Path, fmt: str, max_rows: int | None = None) -> list[list[str]]:
+    """Documents as lists of sentences: blank-line separated in `lines` files, one row each
+    in the other formats."""
+    if fmt != "lines":
+        return [[text] for text in read_text(path, fmt)[:max_rows]]
+    documents: list[list[str]] = [[]]
+    for line in read_lines(path)[:max_rows]:
+        if line.strip():
+            documents[-1].append(line.strip())
+        elif documents[-1]:
+            documents.append([])
+    return [d for d in documents if d]
+
+
+def pack_full_sentences(documents: list[list[np.ndarray]], capacity: int, sep_id: int) -> Iterator[list[int]]:
+    """Example bodies of at most `capacity` ids: whole sentences while they fit, an extra
+    `sep_id` between documents; a sentence longer than `capacity` is cut to it."""
+    body: list[int] = []
+    for document in documents:
+        new_document = bool(body)
+        for sentence in document:
+            piece = list(sentence[:capacity])
+            glue = [sep_id] if new_document and body else []
+            if body and len(body) + len(glue) + len(piece) > capacity:
+                yield body
+                body, glue = [], []
+            body += glue + piece
+            new_document = False
+    if body:
+        yield body
+
+
+def _prepare_file(
+    folder: Path,
+    item: TextFile,
+    path: Path,
+    digest: str,
+    key: str,
+    settings: dict[str, Any],
+    tokenize: Any,
+    say: Progress,
+) -> dict[str, Any]:
+    import tensorflow as tf
+
+    from tfhub_kit.tokenizers import flat_ids
+
+    documents = read_documents(path, item.format, item.max_rows)
+    sentences = [s for d in documents for s in d]
+    if not sentences:
+        raise RecipeError(path, "(content)", "holds no text", allowed="non-empty lines", show_value=False)
+    ids: list[np.ndarray] = []
+    for start in range(0, len(sentences), _BATCH):
+        ragged = flat_ids(tokenize(tf.constant(sentences[start : start + _BATCH])))
+        ids += [np.asarray(row) for row in ragged.numpy()]
+        done = min(start + _BATCH, len(sentences))
+        if done == len(sentences) or (start // _BATCH) % 20 == 19:
+            say(f"{item.path}: tokenized {done:,}/{len(sentences):,} sentences")
+    tokenized, cursor = [], 0
+    for document in documents:
+        tokenized.append(ids[cursor : cursor + len(document)])
+        cursor += len(document)
+
+    every = max(1, round(1 / settings["held_out"])) if settings["held_out"] > 0 else 0
+    held = [d for i, d in enumerate(tokenized) if every and i % every == every - 1]
+    train = [d for i, d in enumerate(tokenized) if not (every and i % every == every - 1)]
+    special = settings["special_ids"]
+    length = settings["seq_length"]
+    stem = f"{Path(item.path).stem}-{key}"
+    shards = []
+    for split, docs, count in (("train", train, settings["shards"]), ("heldout", held, 1)):
+        examples = [
+            [special["start_of_sequence_id"], *body, special["end_of_segment_id"]]
+            for body in pack_full_sentences(docs, length - 2, special["end_of_segment_id"])
+        ]
+        for index in range(count if examples else 0):
+            name = f"{stem}.{split}-{index:05d}-of-{count:05d}.tfrecord"
+            rows = examples[index::count]
+            _write_shard(folder / name, rows, length, special["padding_id"])
+            shards.append({"name": name, "split": split, "examples": len(rows), "sha256": sha256_file(folder / name)})
+    entry = {
+        "path": item.path,
+        "format": item.format,
+        "sha256": digest,
+        "key": key,
+        "documents": len(documents),
+        "sentences": len(sentences),
+        "tokens": int(sum(len(x) for x in ids)),
+        "train_examples": sum(s["examples"] for s in shards if s["split"] == "train"),
+        "heldout_examples": sum(s["examples"] for s in shards if s["split"] == "heldout"),
+        "shards": shards,
+    }
+    say(f"{item.path}: {entry['train_examples']:,} + {entry['heldout_examples']:,} examples in {len(shards)} shards")
+    return entry
+
+
+def _write_shard(path: Path, rows: list[list[int]], length: int, pad: int) -> None:
+    import tensorflow as tf
+
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with tf.io.TFRecordWriter(str(tmp)) as writer:
+        for row in rows:
+            padded = row + [pad] * (length - len(row))
+            feature = tf.train.Feature(int64_list=tf.train.Int64List(value=padded))
+            example = tf.train.Example(features=tf.train.Features(feature={"input_word_ids": feature}))
+            writer.write(example.SerializeToString())
+    os.replace(tmp, path)
+
+
+def _shards_intact(folder: Path, entry: dict[str, Any]) -> bool:
+    return all(
+        (folder / s["name"]).is_file() and sha256_file(folder / s["name"]) == s["sha256"] for s in entry["shards"]
+    )
+
+
+def _read_manifest(folder: Path) -> dict[str, Any]:
+    try:
+        return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
