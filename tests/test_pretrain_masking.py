@@ -198,3 +198,13 @@ def test_infilling_compiles_under_xla_and_redraws_for_a_new_seed(corpus, documen
         np.testing.assert_array_equal(xla[key].numpy(), eager[key].numpy())
     other = corrupt(batch["input_word_ids"], batch["input_mask"], tf.constant([6, 6]))
     assert (other["encoder_token_ids"].numpy() != eager["encoder_token_ids"].numpy()).any(axis=1).mean() > 0.9
+
+
+def test_a_share_of_a_global_batch_draws_what_the_whole_batch_draws(corpus):
+    spec, packed = corpus
+    masker = _masker(spec, whole_word=True)
+    ids, mask = tf.constant(packed["input_word_ids"][:256]), tf.constant(packed["input_mask"][:256])
+    whole = masker(ids, mask, tf.constant([2, 9]))
+    parts = [masker(ids[a:b], mask[a:b], tf.constant([2, 9]), offset=a, total=256) for a, b in ((0, 100), (100, 256))]
+    for key in whole:
+        np.testing.assert_array_equal(np.concatenate([p[key].numpy() for p in parts]), whole[key].numpy())

@@ -278,12 +278,27 @@ class StsObjective:
 
 
 @dataclass(frozen=True)
+class MlmObjective:
+    """Masked-LM pretraining on the recipe's prepared `pretrain.corpus` (dynamic masking:
+    a new mask every epoch); `whole_word` masks all pieces of a word together."""
+
+    whole_word: bool = False
+    rate: float = field(default=0.15, metadata={"check": "fraction"})
+    mask_rate: float = field(default=0.8, metadata={"check": "fraction"})
+    random_rate: float = field(default=0.1, metadata={"check": "fraction"})
+    max_predictions: int = field(default=20, metadata={"check": "positive"})
+    weight: float = field(default=1.0, metadata={"check": "weight"})
+    batch_size: int | None = field(default=None, metadata={"check": "positive"})
+
+
+@dataclass(frozen=True)
 class ObjectiveStep(_OneOf):
     """One entry of `train.objectives`; exactly one key is set."""
 
     distill: DistillObjective | None = None
     contrastive: ContrastiveObjective | None = None
     sts: StsObjective | None = None
+    mlm: MlmObjective | None = None
 
 
 @dataclass(frozen=True)
@@ -734,6 +749,9 @@ def _check_train(recipe: Recipe, train: TrainSection) -> list[tuple[str, str]]:
             groups["nli"] = (("kornli_tsv", "klue_json"), obj.nli)
             groups["sentences"] = (fmts["distill"], obj.sentences)
             empty = not obj.nli and not obj.sentences
+        elif name == "mlm":
+            _check_mlm(recipe, obj, f"{where}.mlm")
+            empty = False
         else:
             groups["data"] = (fmts["sts"], obj.data)
             empty = False
@@ -757,6 +775,30 @@ def _check_train(recipe: Recipe, train: TrainSection) -> list[tuple[str, str]]:
                     )
                 named.append((f"{where}.{name}.{key}[{j}].path", item.path))
     return named
+
+
+def _check_mlm(recipe: Recipe, obj: MlmObjective, where: str) -> None:
+    if recipe.pretrain is None:
+        raise RecipeError(
+            recipe.file,
+            where,
+            "masked-LM training reads the prepared corpus",
+            allowed="a pretrain: section",
+            show_value=False,
+        )
+    expected = obj.rate * recipe.pretrain.seq_length
+    if expected > 1.5 * obj.max_predictions:
+        raise RecipeError(
+            recipe.file,
+            f"{where}.max_predictions",
+            f"is far below rate x pretrain.seq_length ({expected:.0f}): most selections would be cut",
+            allowed=f"at least {int(expected + 0.999)}",
+            value=obj.max_predictions,
+        )
+    if obj.mask_rate + obj.random_rate > 1:
+        raise RecipeError(
+            recipe.file, where, "mask_rate + random_rate is over 1", value=obj.mask_rate + obj.random_rate
+        )
 
 
 def _check_static_step(recipe: Recipe, index: int, static: StaticSection) -> None:

@@ -72,11 +72,23 @@ class MlmMasker:
         self._starts = tf.constant(word_starts(tokens, family, suffix_indicator))
         self._ordinary = tf.constant(np.flatnonzero(~special), tf.int32)
 
-    def __call__(self, input_word_ids: Any, input_mask: Any, seed: Any) -> dict[str, Any]:
-        """Mask a [batch, seq] batch; `seed` is a [2] int tensor (stateless random ops)."""
+    def __call__(
+        self, input_word_ids: Any, input_mask: Any, seed: Any, *, offset: Any = 0, total: Any = None
+    ) -> dict[str, Any]:
+        """Mask a [batch, seq] batch; `seed` is a [2] int tensor (stateless random ops).
+
+        A batch that is rows `offset .. offset + batch` of a global batch of `total` rows
+        (one worker's or replica's share) draws exactly what those rows get when the whole
+        global batch is masked at once.
+        """
         cfg = self.config
         ids = tf.cast(input_word_ids, tf.int32)
         batch, length = tf.shape(ids)[0], tf.shape(ids)[1]
+        total = batch if total is None else total
+
+        def draw(width: Any, seed: Any, **kwargs: Any) -> Any:
+            return _uniform([total, width], seed, **kwargs)[offset : offset + batch]
+
         select_seed, cut_seed, replace_seed, random_seed = tf.unstack(
             tf.random.experimental.stateless_split(seed, 4, alg="philox")
         )
@@ -91,7 +103,7 @@ class MlmMasker:
         else:
             starts = tf.ones_like(special)
         unit = tf.cumsum(tf.cast(starts, tf.int32), axis=1) - 1
-        noise = _uniform([batch, length], select_seed)
+        noise = draw(length, select_seed)
         key = tf.where(special, 2.0, tf.gather(noise, unit, batch_dims=1))
 
         # Tokens in the random unit order (a unit's pieces stay together and in order),
@@ -110,17 +122,15 @@ class MlmMasker:
         unit_end = tf.reshape(tf.gather(unit_end, segments), [batch, length])
         unit_len = tf.reshape(tf.gather(unit_len, segments), [batch, length])
         n_ordinary = tf.reduce_sum(tf.cast(ordinary, tf.float32), axis=1, keepdims=True)
-        cut = _uniform([batch, 1], cut_seed)
+        cut = draw(1, cut_seed)
         within = unit_end - unit_len * (1.0 - cut) < n_ordinary * cfg.rate
         selected = ordinary & within & (unit_end <= cfg.max_predictions)
 
         # 80/10/10, drawn per token.
-        draw = _uniform([batch, length], replace_seed)
-        to_mask = selected & (draw < cfg.mask_rate)
-        to_random = selected & (draw >= cfg.mask_rate) & (draw < cfg.mask_rate + cfg.random_rate)
-        pick = tf.random.stateless_uniform(
-            [batch, length], random_seed, minval=0, maxval=tf.size(self._ordinary), dtype=tf.int32, alg="philox"
-        )
+        roll = draw(length, replace_seed)
+        to_mask = selected & (roll < cfg.mask_rate)
+        to_random = selected & (roll >= cfg.mask_rate) & (roll < cfg.mask_rate + cfg.random_rate)
+        pick = draw(length, random_seed, maxval=tf.size(self._ordinary))
         masked = tf.where(to_mask, self.mask_id, tf.where(to_random, tf.gather(self._ordinary, pick), ids))
 
         # Selected positions first, in position order, padded with weight 0.
@@ -218,12 +228,13 @@ def text_infilling(
     }
 
 
-def _uniform(shape: Any, seed: Any) -> Any:
-    """Stateless U[0, 1) floats that TensorFlow's kernels and XLA's draw alike: Philox named
-    (`auto_select` picks different generators) and 24-bit integers scaled (their float
-    conversions differ)."""
-    bits = tf.random.stateless_uniform(shape, seed, minval=0, maxval=1 << 24, dtype=tf.int32, alg="philox")
-    return tf.cast(bits, tf.float32) / float(1 << 24)
+def _uniform(shape: Any, seed: Any, maxval: Any = None) -> Any:
+    """Stateless U[0, 1) floats (or integers in [0, maxval)) that TensorFlow's kernels and
+    XLA's draw alike: Philox named (`auto_select` picks different generators) and floats
+    made from 24-bit integers (their float conversions differ)."""
+    top = (1 << 24) if maxval is None else maxval
+    bits = tf.random.stateless_uniform(shape, seed, minval=0, maxval=top, dtype=tf.int32, alg="philox")
+    return bits if maxval is not None else tf.cast(bits, tf.float32) / float(1 << 24)
 
 
 def _poisson(shape: Any, seed: Any, lam: float) -> Any:

@@ -45,6 +45,8 @@ def run_id(recipe: Recipe) -> str:
     train, embedding pooling), leaving out fields at their defaults: the same recipe keeps
     its run (and resumes it) across kit versions that add optional fields."""
     settings = [recipe.source, recipe.transforms, recipe.train, recipe.export.embedding]
+    if recipe.pretrain is not None:  # the corpus a masked-LM objective reads
+        settings.append(recipe.pretrain)
     key = json.dumps(_without_defaults(settings), sort_keys=True, ensure_ascii=False)
     return f"{recipe.model.name}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
@@ -119,6 +121,7 @@ def train_in_strategy(
         teacher=_teacher_fn(
             recipe, ModelLayout.for_recipe(out_dir, recipe).cache, pooling=pooling, normalize=normalize, progress=say
         ),
+        corpus=lambda: _prepared_corpus(recipe, out_dir, say),
         progress=say,
     )
     total_steps = train.steps or _epoch_steps(tasks, train.epochs or 1.0)
@@ -138,7 +141,7 @@ def train_in_strategy(
                 network, tasks, strategy, train, total_steps=total_steps, pooling=pooling, normalize=normalize
             )
             preprocessor = build_preprocessor(built.source.tokenizer, train.seq_length)
-            evaluator = _evaluator(recipe, network, built.source.tokenizer, pooling) if train.eval_every else None
+            evaluator = _evaluator(recipe, trainer, built.source.tokenizer, pooling) if train.eval_every else None
             summary = fit(
                 trainer,
                 lambda start: dataset_function(
@@ -292,25 +295,74 @@ def _check_teacher_width(recipe: Recipe, tasks: list[Any], width: int) -> None:
             )
 
 
-def _evaluator(recipe: Recipe, network: Any, tokenizer: Any, pooling: str) -> Any:
-    """Spearman x100 of cosine similarity on the recipe's evaluate.sts sets."""
+def _evaluator(recipe: Recipe, trainer: Any, tokenizer: Any, pooling: str) -> Any:
+    """Spearman x100 of cosine similarity on the recipe's evaluate.sts sets, and for a
+    masked-LM objective the accuracy x100 on the prepared corpus's held-out examples."""
     from tfhub_kit.datasets import read_sts
     from tfhub_kit.evaluate import cosine_rows, spearman
     from tfhub_kit.teacher import embed_in_batches, network_embedder
     from tfhub_kit.train.loop import Evaluator
 
+    network = trainer.network
     sets = [(s.name, read_sts(recipe.data_path(s.path), s.format)) for s in recipe.evaluate.sts]
-    if not sets:
+    mlm = [t for t in trainer.tasks if t.kind == "mlm"]
+    if not sets and not mlm:
         raise RecipeError(
-            recipe.file, "train.eval_every", "needs dev sets to score", allowed="evaluate.sts sets", show_value=False
+            recipe.file,
+            "train.eval_every",
+            "needs something to score",
+            allowed="evaluate.sts sets, or an mlm objective (held-out accuracy)",
+            show_value=False,
         )
     embed = network_embedder(network, tokenizer, seq_length=recipe.export.seq_length, pooling=pooling, normalize=False)
+    heldout = _heldout_mlm(recipe, trainer, mlm[0]) if mlm else None
 
     def score() -> dict[str, float]:
         out = {}
         for name, (first, second, gold) in sets:
             sims = cosine_rows(embed_in_batches(embed, first), embed_in_batches(embed, second))
             out[name] = 100 * spearman(sims, gold)
+        if heldout is not None:
+            out["mlm_heldout_accuracy"] = heldout()
         return out
 
     return Evaluator(score)
+
+
+def _heldout_mlm(recipe: Recipe, trainer: Any, task: Any) -> Callable[[], float]:
+    """Accuracy x100 of the masked-LM predictions on the held-out examples, masked once with
+    a fixed seed (the same positions at every evaluation). Records the most-frequent-token
+    baseline on the same positions in the task's options (train.json)."""
+    import tensorflow as tf
+
+    from tfhub_kit.pretrain.corpus import corpus_dataset
+
+    batches = []
+    for i, b in enumerate(corpus_dataset(task.options["corpus"], "heldout").batch(64)):
+        masked = task.masker(b["input_word_ids"], b["input_mask"], tf.constant([-1, i], tf.int64))
+        batches.append({**masked, "input_type_ids": tf.zeros_like(b["input_word_ids"])})
+    if not batches:
+        raise RecipeError(
+            recipe.file, "pretrain.corpus.held_out", "left no held-out examples to score", value=0, show_value=False
+        )
+    targets = np.concatenate([b["masked_lm_ids"].numpy()[b["masked_lm_weights"].numpy() > 0] for b in batches])
+    task.options["heldout_predictions"] = int(targets.size)
+    task.options["heldout_baseline_accuracy"] = round(100 * np.bincount(targets).max() / max(targets.size, 1), 2)
+    predict = tf.function(lambda batch: trainer.mlm_losses(batch, training=False)[1])
+
+    def accuracy() -> float:
+        hits = total = 0.0
+        for batch in batches:
+            weights = batch["masked_lm_weights"]
+            right = tf.cast(tf.equal(predict(batch), batch["masked_lm_ids"]), tf.float32)
+            hits += float(tf.reduce_sum(weights * right))
+            total += float(tf.reduce_sum(weights))
+        return 100 * hits / max(total, 1.0)
+
+    return accuracy
+
+
+def _prepared_corpus(recipe: Recipe, out_dir: str | Path, progress: Progress) -> Path:
+    from tfhub_kit.pretrain.corpus import prepare_corpus
+
+    return prepare_corpus(recipe, out_dir=out_dir, progress=progress).folder

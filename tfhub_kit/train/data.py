@@ -15,6 +15,7 @@ two workers see the same global batches as one process.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +38,7 @@ class Task:
     global batch size and weight, and the files it read (path -> sha256)."""
 
     name: str
-    kind: str  # distill | nli | unsup | sts
+    kind: str  # distill | nli | unsup | sts | mlm
     columns: dict[str, np.ndarray]
     batch_size: int
     weight: float
@@ -45,6 +46,8 @@ class Task:
     files: dict[str, str] = field(default_factory=dict)
     objective: int = 0
     """Its index in the recipe's train.objectives (for error messages)."""
+    masker: Any = None
+    """For `mlm`: the `MlmMasker` applied to each batch in the input pipeline."""
 
     @property
     def rows(self) -> int:
@@ -62,8 +65,11 @@ class Task:
         }
 
 
-def load_tasks(recipe: Recipe, *, teacher: TeacherFn, progress: Progress | None = None) -> list[Task]:
-    """Read every objective's data; distillation targets come from `teacher`."""
+def load_tasks(
+    recipe: Recipe, *, teacher: TeacherFn, corpus: Callable[[], Any] | None = None, progress: Progress | None = None
+) -> list[Task]:
+    """Read every objective's data; distillation targets come from `teacher`, masked-LM
+    examples from `corpus()` (the prepared `pretrain.corpus` folder)."""
     assert recipe.train is not None
     say = progress or (lambda _msg: None)
     tasks: list[Task] = []
@@ -102,6 +108,8 @@ def load_tasks(recipe: Recipe, *, teacher: TeacherFn, progress: Progress | None 
                     i,
                 )
             )
+        elif step.name == "mlm":
+            tasks.append(_mlm_task(recipe, obj, batch, i, corpus))
         elif step.name == "contrastive":
             options = {"temperature": obj.temperature}
             if obj.nli:
@@ -166,6 +174,13 @@ def dataset_function(
             idx = batch_indices(task.rows, task.batch_size, seed + 1000 * t_index, start_step, stop_step)
             mine = idx[:, first : first + share].reshape(-1)
             ds = tf.data.Dataset.from_tensor_slices(mine).batch(per_replica, drop_remainder=True)
+            if task.kind == "mlm":
+                # batch i of this pipeline is replica share i % k of global step start + i // k
+                k = share // per_replica
+                seed_t = seed + 1000 * t_index
+                masked = _masked_featurizer(task, per_replica, first, k, seed_t, start_step)
+                parts[task.name] = ds.enumerate().map(masked, num_parallel_calls=tf.data.AUTOTUNE)
+                continue
             parts[task.name] = ds.map(_featurizer(task, preprocessor, per_replica), num_parallel_calls=tf.data.AUTOTUNE)
         options = tf.data.Options()
         options.deterministic = True
@@ -194,6 +209,70 @@ def _featurizer(task: Task, preprocessor: Any, batch: int) -> Callable[[Any], di
         return feats
 
     return featurize
+
+
+def _masked_featurizer(
+    task: Task, batch: int, first: int, k: int, seed: int, start_step: int
+) -> Callable[[Any, Any], dict[str, Any]]:
+    """Prepared ids -> the encoder inputs with a fresh mask for each step (dynamic masking)
+    plus `masked_lm_positions`, `masked_lm_ids`, `masked_lm_weights`."""
+    import tensorflow as tf
+
+    column = tf.constant(task.columns["input_word_ids"])
+    pad = task.options["padding_id"]
+
+    def featurize(i: Any, rows: Any) -> dict[str, Any]:
+        ids = tf.ensure_shape(tf.gather(column, rows), [batch, column.shape[1]])
+        mask = tf.cast(tf.not_equal(ids, pad), tf.int32)
+        step = tf.cast(start_step, tf.int64) + i // k
+        offset = first + tf.cast(i % k, tf.int32) * batch
+        out = task.masker(
+            ids, mask, tf.stack([tf.constant(seed, tf.int64), step]), offset=offset, total=task.batch_size
+        )
+        return {**out, "input_type_ids": tf.zeros_like(ids)}
+
+    return featurize
+
+
+def _mlm_task(recipe: Recipe, obj: Any, batch: int, index: int, corpus: Any) -> Task:
+    """The prepared corpus's training examples and a masker for the source's vocabulary."""
+    from tfhub_kit.networks import inspect_source
+    from tfhub_kit.pretrain.corpus import corpus_dataset
+    from tfhub_kit.pretrain.masking import MlmConfig, MlmMasker
+
+    assert recipe.pretrain is not None and corpus is not None  # load_recipe checked the pretrain section
+    folder = corpus()
+    ids = np.stack([ex["input_word_ids"] for ex in corpus_dataset(folder, "train").as_numpy_iterator()])
+    spec = inspect_source(recipe).tokenizer
+    special = spec.special_ids()
+    masker = MlmMasker(
+        MlmConfig(
+            rate=obj.rate,
+            mask_rate=obj.mask_rate,
+            random_rate=obj.random_rate,
+            max_predictions=obj.max_predictions,
+            whole_word=obj.whole_word,
+        ),
+        tokens=spec.vocab(),
+        family=spec.family,
+        special_ids=[
+            special[k] for k in ("padding_id", "start_of_sequence_id", "end_of_segment_id", "mask_id", "unk_id")
+        ],
+        mask_id=special["mask_id"],
+        suffix_indicator=spec.suffix_indicator,
+    )
+    manifest = json.loads((folder / "corpus.json").read_text())
+    options = {
+        "whole_word": obj.whole_word,
+        "rate": obj.rate,
+        "max_predictions": obj.max_predictions,
+        "padding_id": special["padding_id"],
+        "corpus": str(folder),
+    }
+    files = {e["path"]: e["sha256"] for e in manifest["files"]}
+    return Task(
+        "mlm", "mlm", {"input_word_ids": ids.astype(np.int32)}, batch, obj.weight, options, files, index, masker
+    )
 
 
 def _read_text(recipe: Recipe, item: TextFile, files: dict[str, str]) -> list[str]:

@@ -84,15 +84,24 @@ class Trainer:
         self.pooling, self.normalize = pooling, normalize
         self.schedule = make_schedule(settings.optimizer, total_steps)
         with strategy.scope():
+            self.mlm_head = _mlm_head(network) if any(t.kind == "mlm" for t in tasks) else None
             self.optimizer = keras.optimizers.AdamW(
                 learning_rate=self.schedule, weight_decay=settings.optimizer.weight_decay
             )
             self.optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
-            self.optimizer.build(network.trainable_variables)
+            self.optimizer.build(self.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         compute = self._compute
         self.compute = tf.function(compute, jit_compile=True) if settings.jit_compile else compute
         self.train_loop = tf.function(self._train_loop)
+
+    @property
+    def trainable_variables(self) -> list[Any]:
+        """The network's and the pretraining heads' (dropped at export)."""
+        own = self.network.trainable_variables
+        seen = {id(v) for v in own}  # the head shares the token embedding
+        head = self.mlm_head.trainable_variables if self.mlm_head is not None else []
+        return own + [v for v in head if id(v) not in seen]
 
     # --- per replica ---------------------------------------------------------------
 
@@ -103,6 +112,9 @@ class Trainer:
     def _loss(self, task: Task, batch: dict[str, Any]) -> Any:
         """The task's loss on this replica's batch, scaled for summing over replicas."""
         replicas = self.strategy.num_replicas_in_sync
+        if task.kind == "mlm":
+            per_example = self.mlm_losses(batch)[0]
+            return tf.reduce_sum(per_example) / task.batch_size
         if task.kind == "distill":
             vec = self._embed(batch["text"])
             if self.normalize:
@@ -123,8 +135,19 @@ class Trainer:
         a, p = tf.split(vecs, 2)
         return objectives.info_nce(a, p, None, temperature) / replicas
 
+    def mlm_losses(self, batch: dict[str, Any], training: bool = True) -> tuple[Any, Any]:
+        """Per example, the mean cross-entropy over its masked positions, and the argmax
+        predictions [batch, max_predictions]."""
+        out = self.network(batch, training=training)
+        logits = self.mlm_head(out["sequence_output"], mask_positions=batch["masked_lm_positions"])
+        logits = tf.cast(logits, tf.float32)
+        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=batch["masked_lm_ids"], logits=logits)
+        weights = batch["masked_lm_weights"]
+        per_example = tf.reduce_sum(ce * weights, axis=1) / tf.maximum(tf.reduce_sum(weights, axis=1), 1.0)
+        return per_example, tf.argmax(logits, axis=-1, output_type=tf.int32)
+
     def _compute(self, batch: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
-        variables = [v.value for v in self.network.trainable_variables]
+        variables = [v.value for v in self.trainable_variables]
         with tf.GradientTape() as tape:
             losses = {task.name: self._loss(task, batch[task.name]) for task in self.tasks}
             total = tf.add_n([task.weight * losses[task.name] for task in self.tasks])
@@ -134,7 +157,7 @@ class Trainer:
         losses, grads = self.compute(batch)
         # Variables no loss reaches (BERT's pooler under mean pooling) are left alone,
         # weight decay included.
-        pairs = [(g, v) for g, v in zip(grads, self.network.trainable_variables) if g is not None]
+        pairs = [(g, v) for g, v in zip(grads, self.trainable_variables) if g is not None]
         # Embedding gradients come as IndexedSlices with repeated rows; dense, they sum the
         # repeats, so the global norm (and the clipping) is that of the true gradient.
         grads = [tf.convert_to_tensor(g) for g, _ in pairs]
@@ -176,7 +199,8 @@ class Trainer:
         """Model, optimizer, step and the dropout generators' state: all a resume needs."""
         backbone = self.network.backbone
         rng = [v for v in backbone.variables if "seed_generator" in v.path]
-        return tf.train.Checkpoint(model=backbone, optimizer=self.optimizer, step=self.step, rng=rng)
+        heads = {"mlm_head": self.mlm_head} if self.mlm_head is not None else {}
+        return tf.train.Checkpoint(model=backbone, optimizer=self.optimizer, step=self.step, rng=rng, **heads)
 
 
 @dataclass
@@ -293,6 +317,24 @@ def fit(
         "best": state["best"],
         "tracing_counts": trainer.tracing_counts(),
     }
+
+
+def _mlm_head(network: Network) -> Any:
+    """A fresh masked-LM head tied to the network's token embedding (BERT's: dense + GELU +
+    layer norm, then the embedding matrix transposed plus a bias), built."""
+    import keras
+    import keras_hub
+
+    embedding = network.backbone.token_embedding
+    head = keras_hub.layers.MaskedLMHead(
+        vocabulary_size=network.vocab_size,
+        token_embedding=embedding,
+        intermediate_activation=keras.activations.gelu,
+        kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+        name="mlm_head",
+    )
+    head.build((None, None, network.hidden_dim), (None, None))
+    return head
 
 
 def _concat(parts: list[dict[str, Any]]) -> dict[str, Any]:
