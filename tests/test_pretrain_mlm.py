@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
+import tensorflow as tf
 import yaml
 from conftest import ROOT
+from helpers import run_python
 
 from tfhub_kit.errors import RecipeError
 
@@ -53,6 +56,7 @@ def _recipe(folder, **train):
             "checkpoint_every": 200,
             "eval_every": 200,
             "objectives": [{"mlm": {"max_predictions": 12}}],
+            "select": "last",  # so the export equals the network the run ends with
             **train,
         },
         "export": {"saved_models": ["encoder", "preprocess"], "seq_length": SEQ},
@@ -108,3 +112,70 @@ def test_mlm_without_a_pretrain_section_is_refused(tmp_path):
     with pytest.raises(RecipeError) as err:
         train_recipe(folder, out_dir=tmp_path / "build")
     assert err.value.field == "train.objectives[0].mlm" and "pretrain" in str(err.value)
+
+
+@pytest.fixture(scope="module")
+def mlm_export(mlm_run):
+    from tfhub_kit.export import export_recipe
+
+    folder = mlm_run[0]
+    return export_recipe(folder, out_dir=folder / "build").layout
+
+
+def _masked_batch(result):
+    """Four held-out rows masked as the evaluation masks them."""
+    from tfhub_kit.pretrain.corpus import corpus_dataset
+
+    (task,) = result.summary["objectives"]
+    rows = next(iter(corpus_dataset(task["corpus"], "heldout").batch(4)))
+    ids = rows["input_word_ids"].numpy()
+    positions = np.array([[1, 5, 9]] * len(ids), np.int32)
+    return {
+        "input_word_ids": ids,
+        "input_mask": rows["input_mask"].numpy(),
+        "input_type_ids": np.zeros_like(ids),
+        "masked_lm_positions": positions,
+    }
+
+
+def test_the_encoders_mlm_signature_gives_the_keras_models_logits(mlm_run, mlm_export):
+    _, result, _ = mlm_run
+    batch = _masked_batch(result)
+    head = result.heads["mlm_head"]
+    keras_logits = head(result.network(batch)["sequence_output"], mask_positions=batch["masked_lm_positions"])
+    encoder = tf.saved_model.load(str(mlm_export.saved_model("encoder")))
+    out = encoder.mlm({k: tf.constant(v) for k, v in batch.items()})
+    np.testing.assert_allclose(out["mlm_logits"].numpy(), keras_logits.numpy(), atol=1e-4)
+    plain = encoder({k: tf.constant(batch[k]) for k in ("input_word_ids", "input_mask", "input_type_ids")})
+    np.testing.assert_allclose(out["sequence_output"].numpy(), plain["sequence_output"].numpy(), atol=1e-6)
+    manifest = json.loads((mlm_export.root / "manifest.json").read_text())
+    assert manifest["saved_models"]["encoder"]["mlm"]["inputs"][-1] == "masked_lm_positions"
+
+
+def test_validate_checks_the_mlm_signature(mlm_export):
+    from tfhub_kit.validate import validate_build
+
+    report = validate_build(mlm_export.root, consumers=False)
+    results = {(r.saved_model, r.check): r for r in report.results}
+    assert results[("encoder", "mlm")].passed, results[("encoder", "mlm")]
+    assert all(r.passed for r in report.results), [r for r in report.results if not r.passed]
+
+
+def test_the_mlm_signature_loads_in_a_fresh_process_with_hub_load(mlm_run, mlm_export, tmp_path):
+    _, result, _ = mlm_run
+    batch = _masked_batch(result)
+    np.savez(tmp_path / "batch.npz", **batch)
+    encoder = tf.saved_model.load(str(mlm_export.saved_model("encoder")))
+    expected = encoder.mlm({k: tf.constant(v) for k, v in batch.items()})["mlm_logits"].numpy()
+    out = run_python(
+        f"""
+        import numpy as np, tensorflow as tf, tensorflow_hub as hub
+        batch = dict(np.load("{tmp_path / "batch.npz"}"))
+        encoder = hub.load("{mlm_export.saved_model("encoder")}")
+        logits = encoder.mlm({{k: tf.constant(v) for k, v in batch.items()}})["mlm_logits"].numpy()
+        np.save("{tmp_path / "logits.npy"}", logits)
+        print("shape", logits.shape)
+        """
+    )
+    assert "shape (4, 3, 1964)" in out
+    np.testing.assert_allclose(np.load(tmp_path / "logits.npy"), expected, atol=1e-6)

@@ -76,11 +76,15 @@ def export_recipe(
             return export_static(
                 built.table, built.source, recipe, layout, progress=say, transforms=built.report, inputs=inputs
             )
-        training = None
+        training, head = None, None
         if recipe.train is not None:
             from tfhub_kit.train import restore_trained
+            from tfhub_kit.train.loop import mlm_head
 
-            training = restore_trained(built.network, recipe, out_dir=out_dir, progress=say)
+            if any(step.mlm for step in recipe.train.objectives):
+                head = mlm_head(built.network)
+            heads = {"mlm_head": head} if head is not None else {}
+            training = restore_trained(built.network, recipe, out_dir=out_dir, heads=heads, progress=say)
         return export_network(
             built.network,
             built.source,
@@ -90,6 +94,7 @@ def export_recipe(
             transforms=built.report,
             training=training,
             inputs=inputs,
+            mlm_head=head,
         )
 
 
@@ -103,9 +108,12 @@ def export_network(
     transforms: dict[str, Any] | None = None,
     training: dict[str, Any] | None = None,
     inputs: dict[str, Any] | None = None,
+    mlm_head: Any = None,
 ) -> ExportResult:
     """Write the SavedModels for an in-memory `network` (the from-objects entry point);
-    `inputs` (from `export_inputs`) lets a later export of the same inputs reuse the build."""
+    `inputs` (from `export_inputs`) lets a later export of the same inputs reuse the build.
+    With an `mlm_head` (a keras-hub MaskedLMHead on the network) the encoder gains the
+    Common API's `mlm` sub-object."""
     import tensorflow as tf
 
     say = progress or (lambda _msg: None)
@@ -122,7 +130,7 @@ def export_network(
             say(f"embedding/ inference: {inference['note']}")
         modules = {
             "preprocess": preprocessor,
-            "encoder": encoder_module(network),
+            "encoder": encoder_module(network, mlm_head),
             "embedding": embedding_module(
                 network,
                 preprocessor,
@@ -145,6 +153,8 @@ def export_network(
         if "encoder" in manifest_models:
             manifest_models["encoder"]["parameters"] = network.parameters()
             manifest_models["encoder"]["num_layers"] = network.num_layers
+            if mlm_head is not None:
+                manifest_models["encoder"]["mlm"] = {"inputs": [*ENCODER_INPUTS, "masked_lm_positions"]}
         if "embedding" in manifest_models:
             manifest_models["embedding"].update(
                 dim=network.hidden_dim,
@@ -282,12 +292,17 @@ def _current_build(layout: BuildLayout, inputs: dict[str, Any]) -> Manifest | No
 # --- SavedModel roots ----------------------------------------------------------------
 
 
-def encoder_module(network: Network) -> Any:
-    """The encoder SavedModel root: Reusable API plus `serving_default`."""
+def encoder_module(network: Network, mlm_head: Any = None) -> Any:
+    """The encoder SavedModel root: Reusable API plus `serving_default`; with `mlm_head`, an
+    `mlm` sub-object as TF Hub's BERT-with-MLM encoders have: `encoder.mlm(inputs)` with
+    `masked_lm_positions` [batch, n] -> the encoder outputs plus `mlm_logits`
+    [batch, n, vocab_size]."""
     import tensorflow as tf
 
     spec = {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in ENCODER_INPUTS}
     root = reusable_root(network.variables, network.trainable_variables)
+    if mlm_head is not None:
+        root.mlm = _mlm_module(network, mlm_head, spec)
 
     @tf.function
     def call(inputs: dict[str, tf.Tensor], training: bool = False) -> dict[str, Any]:
@@ -308,6 +323,28 @@ def encoder_module(network: Network) -> Any:
     root.__call__ = call
     root.serving_default = serving_default.get_concrete_function()
     return root
+
+
+def _mlm_module(network: Network, head: Any, spec: dict[str, Any]) -> Any:
+    import tensorflow as tf
+
+    own = {id(v) for v in network.variables}
+    mlm = reusable_root(
+        network.variables + [v for v in head.variables if id(v) not in own],
+        network.trainable_variables + [v for v in head.trainable_variables if id(v) not in own],
+    )
+    spec = {**spec, "masked_lm_positions": tf.TensorSpec([None, None], tf.int32, name="masked_lm_positions")}
+
+    @tf.function
+    def call(inputs: dict[str, tf.Tensor], training: bool = False) -> dict[str, Any]:
+        out = network({k: inputs[k] for k in ENCODER_INPUTS}, training=training)
+        logits = head(out["sequence_output"], mask_positions=inputs["masked_lm_positions"])
+        return {**out, "mlm_logits": tf.cast(logits, tf.float32)}
+
+    for training in (False, True):
+        call.get_concrete_function(spec, training=training)
+    mlm.__call__ = call
+    return mlm
 
 
 def embedding_module(

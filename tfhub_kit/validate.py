@@ -112,7 +112,8 @@ def validate_build(
     try:
         for kind in _order(kinds):
             say(f"checking {kind}/")
-            for name, check in _CHECKS[kind]:
+            extra = [("mlm", check_encoder_mlm)] if manifest.saved_models[kind].get("mlm") else []
+            for name, check in _CHECKS[kind] + extra:
                 report.results.append(_run(kind, name, check, ctx))
         for consumer, proc in pending.items():
             say(f"waiting for the {consumer} subprocess")
@@ -534,6 +535,34 @@ def check_probes(kind: str, ctx: _Context) -> None:
 
 
 _COMMON = [("assets", check_assets), ("load", check_load), ("signature", check_signature)]
+
+
+def check_encoder_mlm(kind: str, ctx: _Context) -> None:
+    """enc.mlm(inputs + masked_lm_positions) gives the encoder's outputs and mlm_logits [b, n, vocab]"""
+    import numpy as np
+    import tensorflow as tf
+
+    encoder = ctx.model(kind)
+    _expect(hasattr(encoder, "mlm") and callable(encoder.mlm), "an mlm sub-object (manifest: mlm)", "none")
+    inputs = ctx.encoder_inputs()
+    batch = int(inputs["input_word_ids"].shape[0])
+    positions = tf.constant([[1, 0]] * batch, tf.int32)  # first token after [CLS], then [CLS]
+    out = encoder.mlm({**inputs, "masked_lm_positions": positions})
+    logits = out.get("mlm_logits") if isinstance(out, dict) else None
+    vocab = ctx.manifest.vocab_size
+    _expect(
+        logits is not None and logits.dtype.name == "float32" and logits.shape.as_list() == [batch, 2, vocab],
+        f"mlm_logits float32 [{batch}, 2, {vocab}]",
+        "no mlm_logits" if logits is None else f"{logits.dtype.name}{logits.shape.as_list()}",
+    )
+    plain = encoder(inputs)["sequence_output"].numpy()
+    diff = float(np.max(np.abs(out["sequence_output"].numpy() - plain)))
+    _expect(diff <= ctx.tolerance, "mlm sequence_output == the encoder's", f"max abs diff {diff:.2e}")
+    _expect(bool(np.all(np.isfinite(logits.numpy()))), "finite mlm_logits", "NaN or inf")
+    for attr in ("variables", "trainable_variables", "regularization_losses"):
+        _expect(hasattr(encoder.mlm, attr), f"mlm.{attr} (Reusable SavedModel API)", "missing")
+
+
 _MODEL_CHECKS = [
     ("reusable_api", check_reusable_api),
     ("deterministic", check_deterministic),

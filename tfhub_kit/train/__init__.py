@@ -38,6 +38,8 @@ class TrainResult:
     """What train.json records."""
     network: Any
     """The trained network, in the strategy's scope (its final, not best, weights)."""
+    heads: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Pretraining heads trained with it (`mlm_head`), by checkpoint name."""
 
 
 def run_id(recipe: Recipe) -> str:
@@ -87,8 +89,8 @@ def train_recipe(
     if fresh and chief and run_dir.exists():
         say(f"--fresh: removing {run_dir}")
         shutil.rmtree(run_dir)
-    summary, network = train_in_strategy(recipe, strategy, out_dir=out_dir, run_dir=run_dir, chief=chief, progress=say)
-    return TrainResult(run_dir, summary, network)
+    summary, trainer = train_in_strategy(recipe, strategy, out_dir=out_dir, run_dir=run_dir, chief=chief, progress=say)
+    return TrainResult(run_dir, summary, trainer.network, trainer.heads())
 
 
 def train_in_strategy(
@@ -101,7 +103,7 @@ def train_in_strategy(
     progress: Progress | None = None,
 ) -> tuple[dict[str, Any], Any]:
     """Build the network inside `strategy.scope()`, train it, write train.json (chief);
-    returns the report and the trained network."""
+    returns the report and the trainer (its network and heads)."""
     import keras
     import tensorflow as tf
 
@@ -173,14 +175,19 @@ def train_in_strategy(
     if chief:
         write_json_atomic(run_dir / TRAIN_FILE, report)
         say(f"wrote {run_dir / TRAIN_FILE}; TensorBoard: tensorboard --logdir {run_dir / 'logs'}")
-    return report, network
+    return report, trainer
 
 
 def restore_trained(
-    network: Any, recipe: Recipe, *, out_dir: str | Path = "build", progress: Progress | None = None
+    network: Any,
+    recipe: Recipe,
+    *,
+    out_dir: str | Path = "build",
+    heads: dict[str, Any] | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Load the finished run's selected checkpoint (best, else last) into `network`; returns
-    what the manifest records about the training."""
+    """Load the finished run's selected checkpoint (best, else last) into `network` (and
+    `heads`, e.g. {"mlm_head": ...}); returns what the manifest records about the training."""
     import tensorflow as tf
 
     assert recipe.train is not None
@@ -197,7 +204,8 @@ def restore_trained(
     which = "best" if recipe.train.select == "best" and ckpts.get("best") else "last"
     path = str(run_dir / ckpts[which])
     say(f"restoring the {which} checkpoint of run {report['run_id']}: {path}")
-    tf.train.Checkpoint(model=network.backbone).read(path).expect_partial().assert_existing_objects_matched()
+    ckpt = tf.train.Checkpoint(model=network.backbone, **(heads or {}))
+    ckpt.read(path).expect_partial().assert_existing_objects_matched()
     return {
         "run_id": report["run_id"],
         "checkpoint": which,

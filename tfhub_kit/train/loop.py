@@ -84,7 +84,7 @@ class Trainer:
         self.pooling, self.normalize = pooling, normalize
         self.schedule = make_schedule(settings.optimizer, total_steps)
         with strategy.scope():
-            self.mlm_head = _mlm_head(network) if any(t.kind == "mlm" for t in tasks) else None
+            self.mlm_head = mlm_head(network) if any(t.kind == "mlm" for t in tasks) else None
             self.optimizer = keras.optimizers.AdamW(
                 learning_rate=self.schedule, weight_decay=settings.optimizer.weight_decay
             )
@@ -199,8 +199,11 @@ class Trainer:
         """Model, optimizer, step and the dropout generators' state: all a resume needs."""
         backbone = self.network.backbone
         rng = [v for v in backbone.variables if "seed_generator" in v.path]
-        heads = {"mlm_head": self.mlm_head} if self.mlm_head is not None else {}
-        return tf.train.Checkpoint(model=backbone, optimizer=self.optimizer, step=self.step, rng=rng, **heads)
+        return tf.train.Checkpoint(model=backbone, optimizer=self.optimizer, step=self.step, rng=rng, **self.heads())
+
+    def heads(self) -> dict[str, Any]:
+        """The pretraining heads by checkpoint name (export reads `mlm_head` back)."""
+        return {"mlm_head": self.mlm_head} if self.mlm_head is not None else {}
 
 
 @dataclass
@@ -228,7 +231,7 @@ def fit(
     write_dir = ckpt_dir if chief else Path(tempfile.mkdtemp(prefix="tfhub-kit-worker-ckpt-"))
     ckpt = trainer.checkpoint()
     manager = tf.train.CheckpointManager(ckpt, str(write_dir), max_to_keep=2, step_counter=trainer.step)
-    best_ckpt = tf.train.Checkpoint(model=trainer.network.backbone, step=trainer.step)
+    best_ckpt = tf.train.Checkpoint(model=trainer.network.backbone, step=trainer.step, **trainer.heads())
     best_manager = tf.train.CheckpointManager(best_ckpt, str(write_dir / BEST_DIR), max_to_keep=1)
     state = {"best": None, "evals": [], "losses": []}
     latest = tf.train.latest_checkpoint(str(ckpt_dir))
@@ -319,7 +322,7 @@ def fit(
     }
 
 
-def _mlm_head(network: Network) -> Any:
+def mlm_head(network: Network) -> Any:
     """A fresh masked-LM head tied to the network's token embedding (BERT's: dense + GELU +
     layer norm, then the embedding matrix transposed plus a bias), built."""
     import keras
