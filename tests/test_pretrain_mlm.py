@@ -179,3 +179,15 @@ def test_the_mlm_signature_loads_in_a_fresh_process_with_hub_load(mlm_run, mlm_e
     )
     assert "shape (4, 3, 1964)" in out
     np.testing.assert_allclose(np.load(tmp_path / "logits.npy"), expected, atol=1e-6)
+
+
+def test_the_encoder_docs_describe_the_mlm_signature_and_pass_the_lint(mlm_export, tmp_path):
+    from tfhub_kit.docs import doc_pages, lint_tree
+
+    pages = doc_pages(mlm_export.read_manifest(), None, "https://storage.googleapis.com/bucket/hub")
+    for relative, text in pages.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(text, encoding="utf-8")
+    assert lint_tree(tmp_path) == []
+    encoder_page = next(text for name, text in pages.items() if name.endswith("/tiny_mlm/1.md"))
+    assert "`encoder.mlm(inputs)`" in encoder_page and "[batch_size, num_predictions, 1,964]" in encoder_page

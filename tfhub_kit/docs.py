@@ -300,6 +300,8 @@ def _kind_context(manifest: Manifest, kind: str) -> dict[str, Any]:
         "parameters": info.get("parameters") or encoder.get("parameters") or {},
         "dim": embedding.get("dim") or (dims.get("shape") or [None, None])[-1],
         "num_layers": encoder.get("num_layers"),
+        "mlm": bool(encoder.get("mlm")),
+        "vocab_size": manifest.vocab_size,
         "pooling": embedding.get("pooling"),
         "normalize": embedding.get("normalize"),
         "static": embedding.get("static"),
