@@ -60,19 +60,11 @@ def main() -> None:
     print(f"{n:,} rows of {SEQ} pieces ({np.mean(np.sum(enc['attention_mask'][:n], axis=1)):.0f} real at the mean)")
 
     spec = tokenizer_spec_from_hf(folder, "bert")
-    ids = spec.special_ids()
-    special = [ids[k] for k in ("padding_id", "start_of_sequence_id", "end_of_segment_id", "mask_id", "unk_id")]
     word_ids = np.asarray(enc["input_ids"][:n], np.int32)
     mask = np.asarray(enc["attention_mask"][:n], np.int32)
 
     def ours(whole_word: bool) -> float:
-        masker = MlmMasker(
-            MlmConfig(whole_word=whole_word, max_predictions=20),
-            tokens=spec.vocab(),
-            family="wordpiece",
-            special_ids=special,
-            mask_id=ids["mask_id"],
-        )
+        masker = MlmMasker.for_tokenizer(MlmConfig(whole_word=whole_word, max_predictions=20), spec)
 
         steps = n // BATCH
         ds = tf.data.Dataset.from_tensor_slices((word_ids, mask)).batch(BATCH, drop_remainder=True)

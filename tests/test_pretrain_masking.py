@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfhub_kit.pretrain.masking import InfillingConfig, MlmConfig, MlmMasker, sentence_order, text_infilling
+from tfhub_kit.pretrain.masking import (
+    SPECIAL_NAMES,
+    InfillingConfig,
+    MlmConfig,
+    MlmMasker,
+    sentence_order,
+    text_infilling,
+)
 from tfhub_kit.tokenizers import build_preprocessor, tokenizer_spec_from_hf
 
 SEQ = 64
@@ -26,15 +33,7 @@ def corpus(minilm_dir):
 
 
 def _masker(spec, **options) -> MlmMasker:
-    ids = spec.special_ids()
-    special = [ids[k] for k in ("padding_id", "start_of_sequence_id", "end_of_segment_id", "mask_id", "unk_id")]
-    return MlmMasker(
-        MlmConfig(max_predictions=24, **options),
-        tokens=spec.vocab(),
-        family=spec.family,
-        special_ids=special,
-        mask_id=ids["mask_id"],
-    )
+    return MlmMasker.for_tokenizer(MlmConfig(max_predictions=24, **options), spec)
 
 
 def _run(masker, packed, seed=(1, 2)):
@@ -52,7 +51,7 @@ def _selected(out) -> np.ndarray:
 
 def _special(spec, ids, mask) -> np.ndarray:
     s = spec.special_ids()
-    banned = [s[k] for k in ("padding_id", "start_of_sequence_id", "end_of_segment_id", "mask_id", "unk_id")]
+    banned = [s[k] for k in SPECIAL_NAMES]
     return np.isin(ids, banned) | (mask == 0)
 
 

@@ -1,7 +1,6 @@
 """In-graph masking for pretraining, drawn again on every call (dynamic masking).
 
-    masker = MlmMasker(MlmConfig(whole_word=True), tokens=spec.vocab(), family="wordpiece",
-                       special_ids=[0, 100, 101, 102], mask_id=103)
+    masker = MlmMasker.for_tokenizer(MlmConfig(whole_word=True), spec)
     out = masker(input_word_ids, input_mask, seed=tf.constant([epoch, step]))
     # out["input_word_ids"] (masked), out["masked_lm_positions"], out["masked_lm_ids"],
     # out["masked_lm_weights"]
@@ -28,6 +27,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+# The special tokens (TF Hub's names, `TokenizerSpec.special_ids()`) a mask never selects.
+SPECIAL_NAMES = ("padding_id", "start_of_sequence_id", "end_of_segment_id", "mask_id", "unk_id")
 # How each family marks a piece that starts a word (WordPiece marks the others instead).
 _WORD_START = {"sentencepiece": "\u2581", "bytepair": "\u0120"}
 
@@ -71,6 +72,20 @@ class MlmMasker:
         self._special = tf.constant(special)
         self._starts = tf.constant(word_starts(tokens, family, suffix_indicator))
         self._ordinary = tf.constant(np.flatnonzero(~special), tf.int32)
+
+    @classmethod
+    def for_tokenizer(cls, config: MlmConfig, spec: Any) -> MlmMasker:
+        """The masker for a `TokenizerSpec`'s vocabulary: padding, [CLS]/[SEP] (or <s>/</s>),
+        the mask and the unknown token are never selected."""
+        ids = spec.special_ids()
+        return cls(
+            config,
+            tokens=spec.vocab(),
+            family=spec.family,
+            special_ids=[ids[k] for k in SPECIAL_NAMES],
+            mask_id=ids["mask_id"],
+            suffix_indicator=spec.suffix_indicator,
+        )
 
     def __call__(
         self, input_word_ids: Any, input_mask: Any, seed: Any, *, offset: Any = 0, total: Any = None

@@ -244,8 +244,7 @@ def _mlm_task(recipe: Recipe, obj: Any, batch: int, index: int, corpus: Any) -> 
     folder = corpus()
     ids = np.stack([ex["input_word_ids"] for ex in corpus_dataset(folder, "train").as_numpy_iterator()])
     spec = inspect_source(recipe).tokenizer
-    special = spec.special_ids()
-    masker = MlmMasker(
+    masker = MlmMasker.for_tokenizer(
         MlmConfig(
             rate=obj.rate,
             mask_rate=obj.mask_rate,
@@ -253,20 +252,14 @@ def _mlm_task(recipe: Recipe, obj: Any, batch: int, index: int, corpus: Any) -> 
             max_predictions=obj.max_predictions,
             whole_word=obj.whole_word,
         ),
-        tokens=spec.vocab(),
-        family=spec.family,
-        special_ids=[
-            special[k] for k in ("padding_id", "start_of_sequence_id", "end_of_segment_id", "mask_id", "unk_id")
-        ],
-        mask_id=special["mask_id"],
-        suffix_indicator=spec.suffix_indicator,
+        spec,
     )
     manifest = json.loads((folder / "corpus.json").read_text())
     options = {
         "whole_word": obj.whole_word,
         "rate": obj.rate,
         "max_predictions": obj.max_predictions,
-        "padding_id": special["padding_id"],
+        "padding_id": spec.special_ids()["padding_id"],
         "corpus": str(folder),
     }
     files = {e["path"]: e["sha256"] for e in manifest["files"]}
