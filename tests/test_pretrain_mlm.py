@@ -191,3 +191,41 @@ def test_the_encoder_docs_describe_the_mlm_signature_and_pass_the_lint(mlm_expor
     assert lint_tree(tmp_path) == []
     encoder_page = next(text for name, text in pages.items() if name.endswith("/tiny_mlm/1.md"))
     assert "`encoder.mlm(inputs)`" in encoder_page and "[batch_size, num_predictions, 1,964]" in encoder_page
+
+
+def test_a_killed_mlm_run_resumes_and_ends_as_if_uninterrupted(mlm_run, tmp_path):
+    """The same recipe run in a process killed after its step-200 checkpoint, then rerun, ends
+    with the fixture's uninterrupted weights, optimizer and head at step 400."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    folder, result, _ = mlm_run
+    recipe = tmp_path / "r"
+    recipe.mkdir()
+    for name in ("recipe.yaml", "vocab.txt"):
+        shutil.copy(folder / name, recipe / name)
+    cmd = [str(Path(sys.executable).parent / "tfhub-kit"), "train", str(recipe), "--out", str(tmp_path / "a")]
+    killed = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = tmp_path / "a" / "test" / "tiny_mlm" / "runs"
+    deadline = time.time() + 600
+    while time.time() < deadline and not list(runs.glob("*/ckpt/checkpoint")):
+        assert killed.poll() is None, "the run ended before its first checkpoint"
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    assert killed.wait() == -signal.SIGKILL
+    resumed = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming from step 200" in resumed.stderr
+    assert "unchanged, reusing" in resumed.stderr  # the corpus shards were not prepared again
+
+    (run,) = runs.iterdir()
+    assert run.name == result.run_dir.name
+    a = tf.train.load_checkpoint(str(run / "ckpt" / "ckpt-400"))
+    b = tf.train.load_checkpoint(str(result.run_dir / "ckpt" / "ckpt-400"))
+    names = [n for n in b.get_variable_to_shape_map() if n.startswith(("model/", "optimizer/", "mlm_head/"))]
+    assert any(n.startswith("mlm_head/") for n in names)
+    for name in names:
+        np.testing.assert_allclose(a.get_tensor(name), b.get_tensor(name), atol=1e-6, err_msg=name)
