@@ -322,7 +322,11 @@ def _evaluator(recipe: Recipe, trainer: Any, tokenizer: Any, pooling: str) -> An
             allowed="evaluate.sts sets, or an mlm objective (held-out accuracy)",
             show_value=False,
         )
-    embed = network_embedder(network, tokenizer, seq_length=recipe.export.seq_length, pooling=pooling, normalize=False)
+    embed = (
+        network_embedder(network, tokenizer, seq_length=recipe.export.seq_length, pooling=pooling, normalize=False)
+        if sets
+        else None
+    )
     heldout = _heldout_mlm(recipe, trainer, mlm[0]) if mlm else None
 
     def score() -> dict[str, float]:
