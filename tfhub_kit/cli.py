@@ -441,19 +441,51 @@ def vocab() -> None:
 @vocab.command("learn")
 @click.argument("corpus", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--size", "vocab_size", type=click.IntRange(min=16), required=True, help="Target vocabulary size.")
-@click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False), help="vocab.txt to write.")
-@click.option("--cased", is_flag=True, help="Keep case and accents (default: lowercase, strip accents).")
+@click.option(
+    "--out", "out_path", required=True, type=click.Path(), help="vocab.txt (WordPiece) or a folder (SentencePiece)."
+)
+@click.option(
+    "--kind",
+    type=click.Choice(["wordpiece", "sentencepiece"]),
+    default="wordpiece",
+    show_default=True,
+    help="WordPiece (tensorflow-text) or a SentencePiece Unigram model (the sentencepiece library).",
+)
+@click.option(
+    "--format",
+    "text_format",
+    type=click.Choice(["lines", "nsmc_tsv"]),
+    default="lines",
+    show_default=True,
+    help="How the corpus files hold text (SentencePiece).",
+)
+@click.option("--cased", is_flag=True, help="Keep case (default: lowercase; WordPiece also strips accents).")
 @_handle_errors
-def vocab_learn(corpus: tuple[str, ...], vocab_size: int, out_file: str, cased: bool) -> None:
-    """Learn a WordPiece vocabulary from text files (one text per line) with tensorflow-text.
+def vocab_learn(
+    corpus: tuple[str, ...], vocab_size: int, out_path: str, kind: str, text_format: str, cased: bool
+) -> None:
+    """Learn a vocabulary from text files: WordPiece with tensorflow-text, or a SentencePiece
+    Unigram model (ALBERT's special tokens) written as spiece.model + tokenizer.json, which a
+    recipe's `source.scratch.vocab` can name.
 
     \b
     Example:
       tfhub-kit vocab learn data/tatoeba/tatoeba.*-eng.* --size 4000 --out vocab.txt
+      tfhub-kit vocab learn data/nsmc/reviews.tsv --format nsmc_tsv --kind sentencepiece \\
+          --size 8000 --out ko_spm/
     """
+    _progress(f"learning a {vocab_size:,}-token {kind} vocabulary from {len(corpus)} files")
+    if kind == "sentencepiece":
+        from tfhub_kit.datasets import read_text
+        from tfhub_kit.vocab import learn_sentencepiece
+
+        texts = [t for f in corpus for t in read_text(f, text_format)]
+        _progress(f"{len(texts):,} texts")
+        out = learn_sentencepiece(texts, vocab_size=vocab_size, out_dir=out_path, lower_case=not cased)
+        click.echo(f"{out}: {vocab_size:,} pieces (spiece.model, tokenizer.json, tokenizer_config.json)")
+        return
     from tfhub_kit.vocab import learn_wordpiece_vocab, write_vocab
 
-    _progress(f"learning a {vocab_size:,}-token vocabulary from {len(corpus)} files")
     tokens = learn_wordpiece_vocab(corpus, vocab_size=vocab_size, lower_case=not cased)
-    write_vocab(tokens, out_file)
-    click.echo(f"{out_file}: {len(tokens):,} tokens")
+    write_vocab(tokens, out_path)
+    click.echo(f"{out_path}: {len(tokens):,} tokens")
