@@ -121,17 +121,25 @@ def test_masking_compiles_under_xla_with_the_same_result(corpus):
 
 
 def test_sentence_order_swaps_half_the_pairs_and_labels_them():
-    first = tf.constant([f"a{i}" for i in range(10_000)])
-    second = tf.constant([f"b{i}" for i in range(10_000)])
-    a, b, label = (x.numpy() for x in sentence_order(first, second, tf.constant([7, 8])))
+    rng = np.random.default_rng(0)
+    n, seq, cls, sep = 10_000, 16, 101, 102
+    first_len, second_len = rng.integers(1, 7, n), rng.integers(1, 7, n)
+    ids, mask = np.zeros([n, seq], np.int32), np.zeros([n, seq], np.int32)
+    for i, (a, b) in enumerate(zip(first_len, second_len)):
+        row = [cls, *range(1000, 1000 + a), sep, *range(2000, 2000 + b), sep]
+        ids[i, : len(row)], mask[i, : len(row)] = row, 1
+    out = sentence_order(tf.constant(ids), tf.constant(mask), tf.constant(first_len), tf.constant([7, 8]))
+    got, types, label = (out[k].numpy() for k in ("input_word_ids", "input_type_ids", "sentence_order_label"))
     assert abs(label.mean() - 0.5) <= 0.02
-    swapped = label == 1
-    assert (a[swapped] == second.numpy()[swapped]).all() and (b[swapped] == first.numpy()[swapped]).all()
-    assert (a[~swapped] == first.numpy()[~swapped]).all() and (b[~swapped] == second.numpy()[~swapped]).all()
-    # segments as [batch, seq] id rows swap whole rows
-    ids_a, ids_b = tf.zeros([4, 3], tf.int32), tf.ones([4, 3], tf.int32)
-    x, _, lab = sentence_order(ids_a, ids_b, tf.constant([1, 1]))
-    np.testing.assert_array_equal(x.numpy(), np.repeat(lab.numpy()[:, None], 3, axis=1))
+    for i in range(n):
+        a, b = (second_len[i], first_len[i]) if label[i] else (first_len[i], second_len[i])
+        first = range(2000, 2000 + a) if label[i] else range(1000, 1000 + a)
+        second = range(1000, 1000 + b) if label[i] else range(2000, 2000 + b)
+        assert got[i].tolist() == [cls, *first, sep, *second, sep] + [0] * (seq - a - b - 3)
+        assert types[i].tolist() == [0] * (a + 2) + [1] * (b + 1) + [0] * (seq - a - b - 3)
+    # a share of a global batch draws what the whole batch draws
+    share = sentence_order(ids[40:60], mask[40:60], first_len[40:60], tf.constant([7, 8]), offset=40, total=n)
+    np.testing.assert_array_equal(share["sentence_order_label"].numpy(), label[40:60])
 
 
 @pytest.fixture(scope="module")

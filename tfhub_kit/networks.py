@@ -99,13 +99,16 @@ def inspect_source(recipe: Any) -> HFSource:
     scratch = recipe.source.scratch
     if scratch is None:
         return inspect_hf_folder(recipe.source_dir)
-    from tfhub_kit.tokenizers import TokenizerSpec
-
     vocab = recipe.data_path(scratch.vocab)
-    tokenizer = TokenizerSpec(vocab_file=vocab, lower_case=scratch.lower_case, strip_accents=scratch.lower_case)
+    if vocab.is_dir():  # a Hugging Face tokenizer folder (a SentencePiece model, say)
+        tokenizer = tokenizer_spec_from_hf(vocab, scratch.architecture)
+        folder = vocab
+    else:
+        tokenizer = TokenizerSpec(vocab_file=vocab, lower_case=scratch.lower_case, strip_accents=scratch.lower_case)
+        folder = vocab.parent
     tokenizer.special_ids()  # the vocabulary must hold the special tokens
     return HFSource(
-        folder=vocab.parent,
+        folder=folder,
         config={"model_type": scratch.architecture, "hidden_act": "gelu"},
         architecture=ARCHITECTURES[scratch.architecture],
         tokenizer=tokenizer,
@@ -320,15 +323,21 @@ def load_network(source: HFSource) -> Network:
     if source.scratch is not None:
         s = source.scratch
         keras.utils.set_random_seed(s.seed)
-        backbone = keras_hub.models.BertBackbone(
-            vocabulary_size=len(source.tokenizer.vocab()),
-            num_layers=s.num_layers,
-            num_heads=s.num_heads,
-            hidden_dim=s.hidden_dim,
-            intermediate_dim=s.intermediate_dim,
-            max_sequence_length=s.max_sequence_length,
-            dropout=s.dropout,
-        )
+        shape = {
+            "vocabulary_size": len(source.tokenizer.vocab()),
+            "num_layers": s.num_layers,
+            "num_heads": s.num_heads,
+            "hidden_dim": s.hidden_dim,
+            "intermediate_dim": s.intermediate_dim,
+            "max_sequence_length": s.max_sequence_length,
+            "dropout": s.dropout,
+        }
+        if s.architecture == "albert":
+            backbone = keras_hub.models.AlbertBackbone(
+                **shape, embedding_dim=s.embedding_dim, num_groups=s.num_groups, num_inner_repetitions=1
+            )
+        else:
+            backbone = keras_hub.models.BertBackbone(**shape)
         _set_activation(backbone, source)
         return Network(backbone, source.architecture)
     kwargs: dict[str, Any] = {"dropout": float(source.config.get(source.architecture.dropout_key, 0.1))}

@@ -50,11 +50,17 @@ class ModelSection:
 
 @dataclass(frozen=True)
 class ScratchSection:
-    """A randomly initialised network of a given shape (for demonstrations and pretraining),
-    with a WordPiece vocabulary file relative to the recipe."""
+    """A randomly initialised network of a given shape (for demonstrations and pretraining).
+
+    `vocab` (relative to the recipe) is a WordPiece `vocab.txt`, or a folder with a
+    Hugging Face `tokenizer.json` (what `tfhub-kit vocab learn --kind sentencepiece` writes).
+    `albert` factorizes the embedding (`embedding_dim` < `hidden_dim`) and shares one set of
+    transformer weights per group across its `num_layers` (`num_groups: 1`: all layers)."""
 
     vocab: str = field(metadata={"check": "nonempty"})
-    architecture: Literal["bert"] = "bert"
+    architecture: Literal["bert", "albert"] = "bert"
+    embedding_dim: int = field(default=128, metadata={"check": "positive"})
+    num_groups: int = field(default=1, metadata={"check": "positive"})
     hidden_dim: int = field(default=128, metadata={"check": "positive"})
     num_layers: int = field(default=2, metadata={"check": "positive"})
     num_heads: int = field(default=2, metadata={"check": "positive"})
@@ -280,9 +286,12 @@ class StsObjective:
 @dataclass(frozen=True)
 class MlmObjective:
     """Masked-LM pretraining on the recipe's prepared `pretrain.corpus` (dynamic masking:
-    a new mask every epoch); `whole_word` masks all pieces of a word together."""
+    a new mask every epoch); `whole_word` masks all pieces of a word together;
+    `sentence_order` adds ALBERT's sentence-order prediction on the same inputs (the corpus
+    must be prepared with `packing: segment_pairs`)."""
 
     whole_word: bool = False
+    sentence_order: bool = False
     rate: float = field(default=0.15, metadata={"check": "fraction"})
     mask_rate: float = field(default=0.8, metadata={"check": "fraction"})
     random_rate: float = field(default=0.1, metadata={"check": "fraction"})
@@ -356,11 +365,16 @@ class CorpusSection:
     In `lines` files every line is a sentence (or a whole document) and a blank line ends a
     document; in the other formats every row is a document. Every `1 / held_out`-th document
     goes to the held-out split instead of training.
+
+    `packing`: `full_sentences` (RoBERTa: sentences packed across documents) or
+    `segment_pairs` (ALBERT: `[CLS] a [SEP] b [SEP]`, two consecutive segments of one
+    document, which sentence-order prediction needs).
     """
 
     files: tuple[TextFile, ...] = field(metadata={"check": "nonempty_list"})
     shards: int = field(default=4, metadata={"check": "positive"})
     held_out: float = field(default=0.01, metadata={"check": "fraction"})
+    packing: Literal["full_sentences", "segment_pairs"] = "full_sentences"
 
 
 @dataclass(frozen=True)
@@ -799,6 +813,14 @@ def _check_mlm(recipe: Recipe, obj: MlmObjective, where: str) -> None:
         raise RecipeError(
             recipe.file, where, "mask_rate + random_rate is over 1", value=obj.mask_rate + obj.random_rate
         )
+    if obj.sentence_order and recipe.pretrain.corpus.packing != "segment_pairs":
+        raise RecipeError(
+            recipe.file,
+            f"{where}.sentence_order",
+            "needs pairs of consecutive segments",
+            allowed="pretrain.corpus.packing: segment_pairs",
+            value=recipe.pretrain.corpus.packing,
+        )
 
 
 def _check_static_step(recipe: Recipe, index: int, static: StaticSection) -> None:
@@ -832,14 +854,24 @@ def _resolve_source(source: SourceSection, file: Path) -> Path:
             value=named,
         )
     if source.scratch is not None:
-        vocab = (file.parent / source.scratch.vocab).resolve()
-        if not vocab.is_file():
+        scratch = source.scratch
+        vocab = (file.parent / scratch.vocab).resolve()
+        if not (vocab.is_file() or (vocab / "tokenizer.json").is_file()):
             raise RecipeError(
                 file,
                 "source.scratch.vocab",
-                f"file {vocab} does not exist",
-                allowed="a WordPiece vocabulary file relative to the recipe (tfhub-kit vocab learn makes one)",
-                value=source.scratch.vocab,
+                f"{vocab} is neither a file nor a folder with tokenizer.json",
+                allowed="a WordPiece vocab.txt or a folder with tokenizer.json, relative to the recipe "
+                "(tfhub-kit vocab learn makes either)",
+                value=scratch.vocab,
+            )
+        if scratch.architecture == "albert" and scratch.num_layers % scratch.num_groups:
+            raise RecipeError(
+                file,
+                "source.scratch.num_groups",
+                f"does not divide num_layers ({scratch.num_layers})",
+                allowed="a divisor of num_layers (1 shares one set of weights across all layers)",
+                value=scratch.num_groups,
             )
         return file.parent.resolve()
     if source.hf_folder is not None:

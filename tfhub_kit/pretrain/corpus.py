@@ -1,5 +1,6 @@
 """Corpus preparation (`tfhub-kit data prepare`): plain text -> sharded TFRecord files of
-fixed-length examples, packed the way RoBERTa's FULL-SENTENCES inputs are.
+fixed-length examples, packed the way RoBERTa's FULL-SENTENCES inputs are, or as ALBERT's
+segment pairs.
 
     prepared = prepare_corpus("models/tfhub-kit/all_minilm_l6_v2_mlm", out_dir="build", progress=print)
     prepared.manifest["totals"]        # documents, sentences, examples, tokens
@@ -8,7 +9,9 @@ fixed-length examples, packed the way RoBERTa's FULL-SENTENCES inputs are.
 Tokenization is the kit's own tensorflow-text tokenizer of the recipe's source (the ops its
 preprocessing SavedModel runs). An example is `[CLS] sentences [SEP]` padded to
 `seq_length`: whole sentences are added while they fit, crossing document boundaries with an
-extra separator between documents; a sentence longer than an example is cut. Each corpus
+extra separator between documents; a sentence longer than an example is cut. With
+`packing: segment_pairs` an example is `[CLS] a [SEP] b [SEP]`, `a` and `b` consecutive
+segments of one document (see `pack_segment_pairs`), and records `first_length`. Each corpus
 file is prepared on its own and its shards carry the hash of what made them, so a rerun
 reuses the shards of unchanged files and prepares only the changed ones. Shards and
 `corpus.json` are written to temporary names and renamed into place.
@@ -78,7 +81,7 @@ def prepare_corpus(
         "seq_length": recipe.pretrain.seq_length,
         "shards": corpus.shards,
         "held_out": corpus.held_out,
-        "packing": "full_sentences",
+        "packing": corpus.packing,
         "tokenizer": {**spec.describe(), "vocab_sha256": sha256_file(spec.vocab_file)},
         "special_ids": {k: ids[k] for k in ("start_of_sequence_id", "end_of_segment_id", "padding_id")},
     }
@@ -102,7 +105,7 @@ def prepare_corpus(
             from tfhub_kit.tokenizers import build_tokenize
 
             tokenize = build_tokenize(spec)
-        entry = _prepare_file(folder, item, path, digest, key, settings, tokenize, say)
+        entry = _prepare_file(folder, item, path, digest, key, settings, tokenize, spec, say)
         entries.append(entry)
 
     totals = {
@@ -139,10 +142,17 @@ def corpus_dataset(folder: str | Path, split: str = "train", input_context: Any 
         files = files.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     records = files.interleave(tf.data.TFRecordDataset, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     feature = {"input_word_ids": tf.io.FixedLenFeature([length], tf.int64)}
+    pairs = manifest["packing"] == "segment_pairs"
+    if pairs:
+        feature["first_length"] = tf.io.FixedLenFeature([], tf.int64)
 
     def parse(record: Any) -> dict[str, Any]:
-        ids = tf.cast(tf.io.parse_single_example(record, feature)["input_word_ids"], tf.int32)
-        return {"input_word_ids": ids, "input_mask": tf.cast(tf.not_equal(ids, pad), tf.int32)}
+        example = tf.io.parse_single_example(record, feature)
+        ids = tf.cast(example["input_word_ids"], tf.int32)
+        out = {"input_word_ids": ids, "input_mask": tf.cast(tf.not_equal(ids, pad), tf.int32)}
+        if pairs:
+            out["first_length"] = tf.cast(example["first_length"], tf.int32)
+        return out
 
     return records.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
 
@@ -179,6 +189,49 @@ def pack_full_sentences(documents: list[list[np.ndarray]], capacity: int, sep_id
         yield body
 
 
+def pack_segment_pairs(
+    documents: list[list[np.ndarray]], capacity: int, word_start: np.ndarray, seed: int
+) -> Iterator[tuple[list[int], list[int]]]:
+    """Pairs (a, b) of consecutive segments of one document with len(a) + len(b) <=
+    `capacity`, as ALBERT's data maker draws them: a document's sentences are gathered until
+    they fill `capacity` (or the document ends), then split at a random sentence boundary;
+    a chunk of one sentence is split at a random word start inside it (`word_start[id]`
+    says whether a piece starts a word), so one-sentence documents (reviews, say) still give
+    pairs. The longer side is cut at its end until the pair fits; a one-piece chunk is
+    dropped."""
+    rng = np.random.default_rng(seed)
+    for document in documents:
+        chunk: list[list[int]] = []
+        size = 0
+        for i, sentence in enumerate(document):
+            chunk.append([int(x) for x in sentence])
+            size += len(sentence)
+            if i == len(document) - 1 or size >= capacity:
+                pair = _split_chunk(chunk, word_start, rng)
+                if pair is not None:
+                    yield _truncate_pair(*pair, capacity)
+                chunk, size = [], 0
+
+
+def _split_chunk(chunk: list[list[int]], word_start: np.ndarray, rng: Any) -> tuple[list[int], list[int]] | None:
+    if len(chunk) >= 2:
+        cut = int(rng.integers(1, len(chunk)))
+        return [x for s in chunk[:cut] for x in s], [x for s in chunk[cut:] for x in s]
+    (pieces,) = chunk
+    if len(pieces) < 2:
+        return None
+    starts = [k for k in range(1, len(pieces)) if word_start[pieces[k]]] or list(range(1, len(pieces)))
+    cut = int(starts[int(rng.integers(len(starts)))])
+    return pieces[:cut], pieces[cut:]
+
+
+def _truncate_pair(a: list[int], b: list[int], capacity: int) -> tuple[list[int], list[int]]:
+    a, b = list(a), list(b)
+    while len(a) + len(b) > capacity:
+        (a if len(a) >= len(b) else b).pop()
+    return a, b
+
+
 def _prepare_file(
     folder: Path,
     item: TextFile,
@@ -187,6 +240,7 @@ def _prepare_file(
     key: str,
     settings: dict[str, Any],
     tokenize: Any,
+    spec: Any,
     say: Progress,
 ) -> dict[str, Any]:
     import tensorflow as tf
@@ -216,11 +270,17 @@ def _prepare_file(
     length = settings["seq_length"]
     stem = f"{Path(item.path).stem}-{key}"
     shards = []
+    cls, sep = special["start_of_sequence_id"], special["end_of_segment_id"]
     for split, docs, count in (("train", train, settings["shards"]), ("heldout", held, 1)):
-        examples = [
-            [special["start_of_sequence_id"], *body, special["end_of_segment_id"]]
-            for body in pack_full_sentences(docs, length - 2, special["end_of_segment_id"])
-        ]
+        if settings["packing"] == "segment_pairs":
+            from tfhub_kit.pretrain.masking import word_starts
+
+            starts = word_starts(spec.vocab(), spec.family, spec.suffix_indicator)
+            seed = int(key, 16) % (1 << 32) + (split == "heldout")
+            pairs = pack_segment_pairs(docs, length - 3, starts, seed)
+            examples = [([cls, *a, sep, *b, sep], len(a)) for a, b in pairs]
+        else:
+            examples = [([cls, *body, sep], None) for body in pack_full_sentences(docs, length - 2, sep)]
         for index in range(count if examples else 0):
             name = f"{stem}.{split}-{index:05d}-of-{count:05d}.tfrecord"
             rows = examples[index::count]
@@ -242,15 +302,19 @@ def _prepare_file(
     return entry
 
 
-def _write_shard(path: Path, rows: list[list[int]], length: int, pad: int) -> None:
+def _write_shard(path: Path, rows: list[tuple[list[int], int | None]], length: int, pad: int) -> None:
     import tensorflow as tf
+
+    def ints(values: list[int]) -> Any:
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
 
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with tf.io.TFRecordWriter(str(tmp)) as writer:
-        for row in rows:
-            padded = row + [pad] * (length - len(row))
-            feature = tf.train.Feature(int64_list=tf.train.Int64List(value=padded))
-            example = tf.train.Example(features=tf.train.Features(feature={"input_word_ids": feature}))
+        for row, first_length in rows:
+            feature = {"input_word_ids": ints(row + [pad] * (length - len(row)))}
+            if first_length is not None:
+                feature["first_length"] = ints([first_length])
+            example = tf.train.Example(features=tf.train.Features(feature=feature))
             writer.write(example.SerializeToString())
     os.replace(tmp, path)
 

@@ -4,7 +4,7 @@
     out = masker(input_word_ids, input_mask, seed=tf.constant([epoch, step]))
     # out["input_word_ids"] (masked), out["masked_lm_positions"], out["masked_lm_ids"],
     # out["masked_lm_weights"]
-    first, second, label = sentence_order(first, second, seed)   # ALBERT's SOP
+    pairs = sentence_order(input_word_ids, input_mask, first_length, seed)   # ALBERT's SOP
 
 Fixed shapes in, fixed shapes out (`[batch, seq_length]`, `[batch, max_predictions]`) and
 stateless random ops keyed by a seed tensor: the step compiles under XLA (TPU-ready) and the
@@ -163,13 +163,35 @@ class MlmMasker:
         }
 
 
-def sentence_order(first: Any, second: Any, seed: Any) -> tuple[Any, Any, Any]:
-    """ALBERT's sentence-order prediction: two consecutive segments of one document, swapped
-    with probability 0.5. Returns (first, second, label) with label 1 where swapped."""
-    swap = _uniform(tf.shape(first)[:1], seed) < 0.5
-    shape = tf.concat([tf.shape(swap), tf.ones([tf.rank(first) - 1], tf.int32)], axis=0)
-    both = tf.reshape(swap, shape)
-    return tf.where(both, second, first), tf.where(both, first, second), tf.cast(swap, tf.int32)
+def sentence_order(
+    input_word_ids: Any, input_mask: Any, first_length: Any, seed: Any, *, offset: Any = 0, total: Any = None
+) -> dict[str, Any]:
+    """ALBERT's sentence-order prediction on packed pairs `[CLS] a [SEP] b [SEP]` (two
+    consecutive segments of one document, `a` of `first_length` pieces): with probability
+    0.5 a row becomes `[CLS] b [SEP] a [SEP]`. Returns `input_word_ids`, `input_type_ids`
+    (1 for the second segment and its [SEP]) and `sentence_order_label` (1 where swapped).
+    `offset`/`total` draw a share of a global batch as `MlmMasker` does."""
+    ids = tf.cast(input_word_ids, tf.int32)
+    batch, length = tf.shape(ids)[0], tf.shape(ids)[1]
+    total = batch if total is None else total
+    swap = (_uniform([total], seed) < 0.5)[offset : offset + batch]
+    a = tf.cast(first_length, tf.int32)[:, None]
+    b = tf.reduce_sum(tf.cast(input_mask, tf.int32), axis=1, keepdims=True) - a - 3
+    j = tf.range(length)[None, :]
+    source = tf.where(  # where each position of the swapped row comes from
+        (j >= 1) & (j <= b),
+        j + a + 1,  # the second segment moves to the front
+        tf.where(j == b + 1, a + 1, tf.where((j >= b + 2) & (j <= a + b + 1), j - b - 1, j)),
+    )
+    swapped = tf.gather(ids, tf.broadcast_to(source, [batch, length]), batch_dims=1)
+    out_ids = tf.where(swap[:, None], swapped, ids)
+    first = tf.where(swap[:, None], b, a)
+    type_ids = tf.cast((j > first + 1) & tf.not_equal(input_mask, 0), tf.int32)
+    return {
+        "input_word_ids": tf.cast(out_ids, input_word_ids.dtype),
+        "input_type_ids": type_ids,
+        "sentence_order_label": tf.cast(swap, tf.int32),
+    }
 
 
 @dataclass(frozen=True)

@@ -335,24 +335,31 @@ def _evaluator(recipe: Recipe, trainer: Any, tokenizer: Any, pooling: str) -> An
             sims = cosine_rows(embed_in_batches(embed, first), embed_in_batches(embed, second))
             out[name] = 100 * spearman(sims, gold)
         if heldout is not None:
-            out["mlm_heldout_accuracy"] = heldout()
+            out.update(heldout())
         return out
 
     return Evaluator(score)
 
 
-def _heldout_mlm(recipe: Recipe, trainer: Any, task: Any) -> Callable[[], float]:
+def _heldout_mlm(recipe: Recipe, trainer: Any, task: Any) -> Callable[[], dict[str, float]]:
     """Accuracy x100 of the masked-LM predictions on the held-out examples, masked once with
-    a fixed seed (the same positions at every evaluation). Records the most-frequent-token
-    baseline on the same positions in the task's options (train.json)."""
+    a fixed seed (the same positions at every evaluation), and of the sentence-order
+    predictions when the task has them. Records the most-frequent-token baseline on the same
+    positions in the task's options (train.json)."""
     import tensorflow as tf
 
     from tfhub_kit.pretrain.corpus import corpus_dataset
+    from tfhub_kit.pretrain.masking import sentence_order
 
+    order = bool(task.options.get("sentence_order"))
     batches = []
     for i, b in enumerate(corpus_dataset(task.options["corpus"], "heldout").batch(64)):
-        masked = task.masker(b["input_word_ids"], b["input_mask"], tf.constant([-1, i], tf.int64))
-        batches.append({**masked, "input_type_ids": tf.zeros_like(b["input_word_ids"])})
+        ids, extra = b["input_word_ids"], {"input_type_ids": tf.zeros_like(b["input_word_ids"])}
+        if order:
+            extra = sentence_order(ids, b["input_mask"], b["first_length"], tf.constant([-2, i], tf.int64))
+            ids = extra.pop("input_word_ids")
+        masked = task.masker(ids, b["input_mask"], tf.constant([-1, i], tf.int64))
+        batches.append({**masked, **extra})
     if not batches:
         raise RecipeError(
             recipe.file, "pretrain.corpus.held_out", "left no held-out examples to score", value=0, show_value=False
@@ -360,16 +367,23 @@ def _heldout_mlm(recipe: Recipe, trainer: Any, task: Any) -> Callable[[], float]
     targets = np.concatenate([b["masked_lm_ids"].numpy()[b["masked_lm_weights"].numpy() > 0] for b in batches])
     task.options["heldout_predictions"] = int(targets.size)
     task.options["heldout_baseline_accuracy"] = round(100 * np.bincount(targets).max() / max(targets.size, 1), 2)
-    predict = tf.function(lambda batch: trainer.mlm_losses(batch, training=False)[1])
+    predict = tf.function(lambda batch: trainer.mlm_losses(batch, training=False)[1:])
 
-    def accuracy() -> float:
-        hits = total = 0.0
+    def accuracy() -> dict[str, float]:
+        hits = total = order_hits = rows = 0.0
         for batch in batches:
+            words, orders = predict(batch)
             weights = batch["masked_lm_weights"]
-            right = tf.cast(tf.equal(predict(batch), batch["masked_lm_ids"]), tf.float32)
+            right = tf.cast(tf.equal(words, batch["masked_lm_ids"]), tf.float32)
             hits += float(tf.reduce_sum(weights * right))
             total += float(tf.reduce_sum(weights))
-        return 100 * hits / max(total, 1.0)
+            if order:
+                order_hits += float(tf.reduce_sum(tf.cast(tf.equal(orders, batch["sentence_order_label"]), tf.float32)))
+                rows += float(orders.shape[0])
+        out = {"mlm_heldout_accuracy": 100 * hits / max(total, 1.0)}
+        if order:
+            out["sop_heldout_accuracy"] = 100 * order_hits / max(rows, 1.0)
+        return out
 
     return accuracy
 

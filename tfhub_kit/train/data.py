@@ -218,7 +218,10 @@ def _masked_featurizer(
     plus `masked_lm_positions`, `masked_lm_ids`, `masked_lm_weights`."""
     import tensorflow as tf
 
+    from tfhub_kit.pretrain.masking import sentence_order
+
     column = tf.constant(task.columns["input_word_ids"])
+    first_length = tf.constant(task.columns["first_length"]) if task.options.get("sentence_order") else None
     pad = task.options["padding_id"]
 
     def featurize(i: Any, rows: Any) -> dict[str, Any]:
@@ -226,10 +229,17 @@ def _masked_featurizer(
         mask = tf.cast(tf.not_equal(ids, pad), tf.int32)
         step = tf.cast(start_step, tf.int64) + i // k
         offset = first + tf.cast(i % k, tf.int32) * batch
+        extra = {"input_type_ids": tf.zeros_like(ids)}
+        if first_length is not None:  # swap half the pairs first, then mask the result
+            order_seed = tf.stack([tf.constant(seed + 1, tf.int64), step])
+            extra = sentence_order(
+                ids, mask, tf.gather(first_length, rows), order_seed, offset=offset, total=task.batch_size
+            )
+            ids = extra.pop("input_word_ids")
         out = task.masker(
             ids, mask, tf.stack([tf.constant(seed, tf.int64), step]), offset=offset, total=task.batch_size
         )
-        return {**out, "input_type_ids": tf.zeros_like(ids)}
+        return {**out, **extra}
 
     return featurize
 
@@ -242,7 +252,10 @@ def _mlm_task(recipe: Recipe, obj: Any, batch: int, index: int, corpus: Any) -> 
 
     assert recipe.pretrain is not None and corpus is not None  # load_recipe checked the pretrain section
     folder = corpus()
-    ids = np.stack([ex["input_word_ids"] for ex in corpus_dataset(folder, "train").as_numpy_iterator()])
+    examples = list(corpus_dataset(folder, "train").as_numpy_iterator())
+    columns = {"input_word_ids": np.stack([ex["input_word_ids"] for ex in examples]).astype(np.int32)}
+    if obj.sentence_order:
+        columns["first_length"] = np.array([ex["first_length"] for ex in examples], np.int32)
     spec = inspect_source(recipe).tokenizer
     masker = MlmMasker.for_tokenizer(
         MlmConfig(
@@ -257,15 +270,14 @@ def _mlm_task(recipe: Recipe, obj: Any, batch: int, index: int, corpus: Any) -> 
     manifest = json.loads((folder / "corpus.json").read_text())
     options = {
         "whole_word": obj.whole_word,
+        "sentence_order": obj.sentence_order,
         "rate": obj.rate,
         "max_predictions": obj.max_predictions,
         "padding_id": spec.special_ids()["padding_id"],
         "corpus": str(folder),
     }
     files = {e["path"]: e["sha256"] for e in manifest["files"]}
-    return Task(
-        "mlm", "mlm", {"input_word_ids": ids.astype(np.int32)}, batch, obj.weight, options, files, index, masker
-    )
+    return Task("mlm", "mlm", columns, batch, obj.weight, options, files, index, masker)
 
 
 def _read_text(recipe: Recipe, item: TextFile, files: dict[str, str]) -> list[str]:

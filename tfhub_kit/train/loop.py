@@ -85,6 +85,8 @@ class Trainer:
         self.schedule = make_schedule(settings.optimizer, total_steps)
         with strategy.scope():
             self.mlm_head = mlm_head(network) if any(t.kind == "mlm" for t in tasks) else None
+            sop = any(t.options.get("sentence_order") for t in tasks)
+            self.sop_head = sentence_order_head(network) if sop else None
             self.optimizer = keras.optimizers.AdamW(
                 learning_rate=self.schedule, weight_decay=settings.optimizer.weight_decay
             )
@@ -100,7 +102,7 @@ class Trainer:
         """The network's and the pretraining heads' (dropped at export)."""
         own = self.network.trainable_variables
         seen = {id(v) for v in own}  # the head shares the token embedding
-        head = self.mlm_head.trainable_variables if self.mlm_head is not None else []
+        head = [v for h in self.heads().values() for v in h.trainable_variables]
         return own + [v for v in head if id(v) not in seen]
 
     # --- per replica ---------------------------------------------------------------
@@ -135,16 +137,23 @@ class Trainer:
         a, p = tf.split(vecs, 2)
         return objectives.info_nce(a, p, None, temperature) / replicas
 
-    def mlm_losses(self, batch: dict[str, Any], training: bool = True) -> tuple[Any, Any]:
-        """Per example, the mean cross-entropy over its masked positions, and the argmax
-        predictions [batch, max_predictions]."""
+    def mlm_losses(self, batch: dict[str, Any], training: bool = True) -> tuple[Any, Any, Any]:
+        """Per example, the mean cross-entropy over its masked positions (plus the
+        sentence-order cross-entropy when the batch has `sentence_order_label`), the argmax
+        predictions [batch, max_predictions] and the sentence-order predictions (or None)."""
         out = self.network(batch, training=training)
         logits = self.mlm_head(out["sequence_output"], mask_positions=batch["masked_lm_positions"])
         logits = tf.cast(logits, tf.float32)
         ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=batch["masked_lm_ids"], logits=logits)
         weights = batch["masked_lm_weights"]
         per_example = tf.reduce_sum(ce * weights, axis=1) / tf.maximum(tf.reduce_sum(weights, axis=1), 1.0)
-        return per_example, tf.argmax(logits, axis=-1, output_type=tf.int32)
+        order = None
+        if "sentence_order_label" in batch:
+            order_logits = tf.cast(self.sop_head(out["pooled_output"]), tf.float32)
+            labels = batch["sentence_order_label"]
+            per_example += tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=order_logits)
+            order = tf.argmax(order_logits, axis=-1, output_type=tf.int32)
+        return per_example, tf.argmax(logits, axis=-1, output_type=tf.int32), order
 
     def _compute(self, batch: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
         variables = [v.value for v in self.trainable_variables]
@@ -203,7 +212,8 @@ class Trainer:
 
     def heads(self) -> dict[str, Any]:
         """The pretraining heads by checkpoint name (export reads `mlm_head` back)."""
-        return {"mlm_head": self.mlm_head} if self.mlm_head is not None else {}
+        heads = {"mlm_head": self.mlm_head, "sop_head": self.sop_head}
+        return {name: head for name, head in heads.items() if head is not None}
 
 
 @dataclass
@@ -295,7 +305,8 @@ def fit(
             )
             with writer.as_default(step=step):
                 for name, value in scores.items():
-                    tf.summary.scalar(f"eval/{name}/spearman", value)
+                    tag = f"eval/{name}" if name.endswith("accuracy") else f"eval/{name}/spearman"
+                    tf.summary.scalar(tag, value)
             if new_best:
                 best_manager.save(checkpoint_number=step)
                 state["best"] = {"step": step, "score": main, "scores": scores}
@@ -337,6 +348,15 @@ def mlm_head(network: Network) -> Any:
         name="mlm_head",
     )
     head.build((None, None, network.hidden_dim), (None, None))
+    return head
+
+
+def sentence_order_head(network: Network) -> Any:
+    """ALBERT's sentence-order classifier: a dense layer [hidden, 2] on `pooled_output`."""
+    import keras
+
+    head = keras.layers.Dense(2, kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02), name="sop_head")
+    head.build((None, network.hidden_dim))
     return head
 
 
