@@ -213,6 +213,15 @@ def test_tiny_albert_learns_sentence_order_in_a_few_hundred_steps(albert_run):
     assert summary["tracing_counts"] == {"train_loop": 1, "compute": 1}
 
 
+def test_the_run_draws_its_loss_curve_from_the_tensorboard_scalars(albert_run):
+    import matplotlib.image
+
+    _, result = albert_run
+    picture = matplotlib.image.imread(result.run_dir / "training.png")
+    assert picture.shape[0] >= 300 and picture.shape[1] >= 800
+    assert picture[..., :3].std() > 0.05  # drawn, not blank
+
+
 def test_the_albert_export_has_the_mlm_signature_and_validates(albert_run):
     from tfhub_kit.export import export_recipe
     from tfhub_kit.validate import validate_build

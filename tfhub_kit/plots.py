@@ -1,6 +1,8 @@
-"""The picture on the model card: `results.png`, drawn by the evaluate stage.
+"""Pictures: `results.png` on the model card (drawn by the evaluate stage) and a training
+run's `training.png` (its TensorBoard scalars, drawn when the run ends).
 
     draw_results(path, sts={"stsb-en-dev": (predicted, gold)}, results=results, references={...})
+    draw_training(run_dir)   # losses per objective and evaluations, from run_dir/logs
 
 One scatter per STS set (cosine similarity predicted by the model against the gold score,
 with Spearman in the title), then, when the recipe names reference models, encode speed
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 RESULTS_PNG = "results.png"
+TRAINING_PNG = "training.png"
 
 
 def draw_results(
@@ -62,6 +65,54 @@ def draw_results(
         axes[0].set_axis_off()
     fig.suptitle(results["handle"], fontsize=11)
     fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def draw_training(run_dir: Path, title: str = "") -> Path | None:
+    """Draw the run's TensorBoard scalars (`logs/`): each objective's loss and every
+    evaluation against the step, into `run_dir/training.png`; None if nothing was logged."""
+    import matplotlib
+    import tensorflow as tf
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    events = EventAccumulator(str(run_dir / "logs"), size_guidance={"tensors": 0})
+    events.Reload()
+
+    def series(tag: str) -> tuple[list[int], list[float]]:
+        points = {e.step: float(tf.make_ndarray(e.tensor_proto)) for e in events.Tensors(tag)}
+        return sorted(points), [points[k] for k in sorted(points)]
+
+    tags = events.Tags().get("tensors", [])
+    losses = sorted(t for t in tags if t.startswith("loss/") and t != "loss/total")
+    evals = sorted(t for t in tags if t.startswith("eval/"))
+    if not losses:
+        return None
+    fig, axes = plt.subplots(1, 2 if evals else 1, figsize=(11 if evals else 6, 3.8), squeeze=False)
+    loss_ax = axes[0][0]
+    for tag in losses:
+        loss_ax.plot(*series(tag), label=tag.removeprefix("loss/"), linewidth=1.2)
+    loss_ax.set_xlabel("step")
+    loss_ax.set_ylabel("training loss")
+    loss_ax.legend(fontsize=8)
+    loss_ax.grid(alpha=0.3)
+    if evals:
+        eval_ax = axes[0][1]
+        for tag in evals:
+            eval_ax.plot(*series(tag), marker="o", label=tag.removeprefix("eval/").removesuffix("/spearman"))
+        eval_ax.set_xlabel("step")
+        eval_ax.set_ylabel("held-out accuracy / dev Spearman (x100)")
+        eval_ax.legend(fontsize=8)
+        eval_ax.grid(alpha=0.3)
+    fig.suptitle(title or run_dir.name, fontsize=11)
+    fig.tight_layout()
+    path = run_dir / TRAINING_PNG
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
     fig.savefig(tmp, dpi=100)
     plt.close(fig)

@@ -173,8 +173,15 @@ def train_in_strategy(
         "finished": True,
     }
     if chief:
+        from tfhub_kit.plots import draw_training
+
         write_json_atomic(run_dir / TRAIN_FILE, report)
-        say(f"wrote {run_dir / TRAIN_FILE}; TensorBoard: tensorboard --logdir {run_dir / 'logs'}")
+        picture = draw_training(run_dir, title=f"{recipe.model.publisher}/{recipe.model.name} ({run_dir.name})")
+        say(
+            f"wrote {run_dir / TRAIN_FILE}"
+            + (f" and {picture.name}" if picture else "")
+            + f"; TensorBoard: tensorboard --logdir {run_dir / 'logs'}"
+        )
     return report, trainer
 
 
