@@ -229,3 +229,30 @@ def test_a_killed_mlm_run_resumes_and_ends_as_if_uninterrupted(mlm_run, tmp_path
     assert any(n.startswith("mlm_head/") for n in names)
     for name in names:
         np.testing.assert_allclose(a.get_tensor(name), b.get_tensor(name), atol=1e-6, err_msg=name)
+
+
+def test_pretraining_continues_from_a_checkpoint_with_a_fresh_head(tmp_path, minilm_dir):
+    """A Hugging Face checkpoint without an MLM head: the run starts from its weights (they
+    move by little, not re-drawn) with a new head, and the export gains `encoder.mlm`."""
+    from helpers import tiny_hf_checkpoint
+    from safetensors.numpy import load_file
+
+    from tfhub_kit.export import export_recipe
+    from tfhub_kit.train import train_recipe
+
+    tiny_hf_checkpoint("bert", tmp_path / "hf", minilm_dir / "vocab.txt")
+    recipe = yaml.safe_load((_recipe(tmp_path) / "recipe.yaml").read_text())
+    recipe["source"] = {"hf_folder": "hf"}
+    recipe["train"] |= {"steps": 20, "checkpoint_every": 20, "eval_every": 20, "jit_compile": False}
+    recipe["train"]["optimizer"] = {"learning_rate": 1e-4, "warmup_steps": 2}
+    recipe["pretrain"]["corpus"]["files"][0]["max_rows"] = 400
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    result = train_recipe(tmp_path, out_dir=tmp_path / "build")
+    assert "mlm_head" in result.heads
+    start = load_file(str(tmp_path / "hf" / "model.safetensors"))["embeddings.word_embeddings.weight"]
+    trained = result.network.word_embeddings.numpy()
+    moved = np.abs(trained - start).max()
+    assert 0 < moved < 0.01, moved  # random weights would differ by ~0.02 everywhere
+    layout = export_recipe(tmp_path, out_dir=tmp_path / "build").layout
+    manifest = json.loads((layout.root / "manifest.json").read_text())
+    assert "mlm" in manifest["saved_models"]["encoder"]
