@@ -109,7 +109,7 @@ def inspect_source(recipe: Any) -> HFSource:
     tokenizer.special_ids()  # the vocabulary must hold the special tokens
     return HFSource(
         folder=folder,
-        config={"model_type": scratch.architecture, "hidden_act": "gelu"},
+        config={"model_type": scratch.architecture, ARCHITECTURES[scratch.architecture].activation_key: "gelu"},
         architecture=ARCHITECTURES[scratch.architecture],
         tokenizer=tokenizer,
         st_pooling=None,
@@ -336,6 +336,8 @@ def load_network(source: HFSource) -> Network:
             backbone = keras_hub.models.AlbertBackbone(
                 **shape, embedding_dim=s.embedding_dim, num_groups=s.num_groups, num_inner_repetitions=1
             )
+        elif s.architecture == "bart":
+            backbone = keras_hub.models.BartBackbone(**shape)
         else:
             backbone = keras_hub.models.BertBackbone(**shape)
         _set_activation(backbone, source)

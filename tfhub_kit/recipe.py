@@ -55,10 +55,11 @@ class ScratchSection:
     `vocab` (relative to the recipe) is a WordPiece `vocab.txt`, or a folder with a
     Hugging Face `tokenizer.json` (what `tfhub-kit vocab learn --kind sentencepiece` writes).
     `albert` factorizes the embedding (`embedding_dim` < `hidden_dim`) and shares one set of
-    transformer weights per group across its `num_layers` (`num_groups: 1`: all layers)."""
+    transformer weights per group across its `num_layers` (`num_groups: 1`: all layers);
+    `bart` is an encoder-decoder with `num_layers` on each side."""
 
     vocab: str = field(metadata={"check": "nonempty"})
-    architecture: Literal["bert", "albert"] = "bert"
+    architecture: Literal["bert", "albert", "bart"] = "bert"
     embedding_dim: int = field(default=128, metadata={"check": "positive"})
     num_groups: int = field(default=1, metadata={"check": "positive"})
     hidden_dim: int = field(default=128, metadata={"check": "positive"})
@@ -101,14 +102,16 @@ class EmbeddingSection:
 @dataclass(frozen=True)
 class ExportSection:
     """Which SavedModels to write and with which fixed sequence length. `keras_preset` adds
-    the network and tokenizer as a keras-hub preset (`keras_preset/`) for Keras 3 users."""
+    the network and tokenizer as a keras-hub preset (`keras_preset/`) for Keras 3 users;
+    `text_generation` (BART) is strings -> strings, greedy decoding up to `max_length` tokens."""
 
-    saved_models: tuple[Literal["encoder", "preprocess", "embedding", "keras_preset"], ...] = field(
+    saved_models: tuple[Literal["encoder", "preprocess", "embedding", "keras_preset", "text_generation"], ...] = field(
         default=SAVED_MODEL_KINDS, metadata={"check": "saved_models"}
     )
     seq_length: int = field(default=128, metadata={"check": "seq_length"})
     embedding: EmbeddingSection = EmbeddingSection()
     probes: tuple[str, ...] = DEFAULT_PROBES
+    max_length: int = field(default=32, metadata={"check": "seq_length"})
 
 
 @dataclass(frozen=True)
@@ -301,6 +304,18 @@ class MlmObjective:
 
 
 @dataclass(frozen=True)
+class InfillingObjective:
+    """BART's text infilling on the recipe's prepared `pretrain.corpus`: Poisson(`poisson_lambda`)
+    spans, each replaced by one mask token, until `mask_ratio` of the tokens are covered; the
+    decoder reconstructs the original row (a new corruption every epoch)."""
+
+    mask_ratio: float = field(default=0.3, metadata={"check": "fraction"})
+    poisson_lambda: float = field(default=3.0, metadata={"check": "weight"})
+    weight: float = field(default=1.0, metadata={"check": "weight"})
+    batch_size: int | None = field(default=None, metadata={"check": "positive"})
+
+
+@dataclass(frozen=True)
 class ObjectiveStep(_OneOf):
     """One entry of `train.objectives`; exactly one key is set."""
 
@@ -308,6 +323,7 @@ class ObjectiveStep(_OneOf):
     contrastive: ContrastiveObjective | None = None
     sts: StsObjective | None = None
     mlm: MlmObjective | None = None
+    infilling: InfillingObjective | None = None
 
 
 @dataclass(frozen=True)
@@ -547,7 +563,10 @@ _CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "seq_length": (lambda v: 8 <= v <= 8192, "an integer from 8 to 8192"),
     "saved_models": (
         lambda v: bool(set(v) & set(SAVED_MODEL_KINDS)),
-        "a list naming at least one SavedModel (encoder, preprocess, embedding), plus keras_preset if wanted",
+        (
+            "a list naming at least one SavedModel (encoder, preprocess, embedding), plus keras_preset or "
+            "text_generation (BART) if wanted"
+        ),
     ),
     "tolerance": (lambda v: 0 < v < 1, "a number between 0 and 1, e.g. 1e-5"),
     "fraction": (lambda v: 0 <= v < 1, "a fraction from 0 to 1, e.g. 0.00005 for 0.005%"),
@@ -766,6 +785,9 @@ def _check_train(recipe: Recipe, train: TrainSection) -> list[tuple[str, str]]:
         elif name == "mlm":
             _check_mlm(recipe, obj, f"{where}.mlm")
             empty = False
+        elif name == "infilling":
+            _check_infilling(recipe, f"{where}.infilling")
+            empty = False
         else:
             groups["data"] = (fmts["sts"], obj.data)
             empty = False
@@ -789,6 +811,26 @@ def _check_train(recipe: Recipe, train: TrainSection) -> list[tuple[str, str]]:
                     )
                 named.append((f"{where}.{name}.{key}[{j}].path", item.path))
     return named
+
+
+def _check_infilling(recipe: Recipe, where: str) -> None:
+    if recipe.pretrain is None or recipe.pretrain.corpus.packing != "full_sentences":
+        raise RecipeError(
+            recipe.file,
+            where,
+            "text infilling reads the prepared corpus, packed as full sentences",
+            allowed="a pretrain: section with corpus.packing: full_sentences",
+            show_value=False,
+        )
+    scratch = recipe.source.scratch
+    if scratch is not None and scratch.architecture != "bart":
+        raise RecipeError(
+            recipe.file,
+            where,
+            "text infilling trains an encoder-decoder",
+            allowed="source.scratch.architecture: bart",
+            value=scratch.architecture,
+        )
 
 
 def _check_mlm(recipe: Recipe, obj: MlmObjective, where: str) -> None:

@@ -203,7 +203,15 @@ class InfillingConfig:
 
 
 def text_infilling(
-    token_ids: Any, padding_mask: Any, seed: Any, *, config: InfillingConfig, mask_id: int, pad_id: int
+    token_ids: Any,
+    padding_mask: Any,
+    seed: Any,
+    *,
+    config: InfillingConfig,
+    mask_id: int,
+    pad_id: int,
+    offset: Any = 0,
+    total: Any = None,
 ) -> dict[str, Any]:
     """BART's text infilling on packed `<s> tokens </s> <pad>...` rows ([batch, seq]).
 
@@ -211,11 +219,14 @@ def text_infilling(
     tokens are covered (the last span is cut to fit); the spans are laid out at random
     without overlap; each span becomes one mask token, and a zero-length span inserts one.
     Returns `encoder_token_ids` / `encoder_padding_mask` (the corrupted rows) and
-    `target_ids` (the original rows, for the decoder), plus `span_starts` / `span_lengths`
-    ([batch, seq], in ordinary-token positions, length -1 for unused slots).
+    `target_ids` (the original rows, for the decoder), `target_in_span` (which of them were
+    masked), plus `span_starts` / `span_lengths`
+    ([batch, seq], in ordinary-token positions, length -1 for unused slots). `offset`/`total`
+    draw a share of a global batch as `MlmMasker` does.
     """
     ids = tf.cast(token_ids, tf.int32)
     batch, length = tf.shape(ids)[0], tf.shape(ids)[1]
+    rows_total = batch if total is None else total
     length_seed, place_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2, alg="philox"))
     n = tf.reduce_sum(tf.cast(padding_mask, tf.int32), axis=1) - 2  # ordinary tokens (no <s>, </s>)
     n = tf.maximum(n, 0)
@@ -223,7 +234,7 @@ def text_infilling(
 
     # Span lengths until each row's budget is covered; slot k is used while the spans
     # before it cover less than the budget, and the last used one is cut to fit.
-    drawn = _poisson([batch, length], length_seed, config.poisson_lambda)
+    drawn = _poisson([rows_total, length], length_seed, config.poisson_lambda)[offset : offset + batch]
     before = tf.cumsum(drawn, axis=1, exclusive=True)
     used = before < to_mask[:, None]
     lengths = tf.where(used, tf.minimum(drawn, to_mask[:, None] - before), 0)
@@ -231,7 +242,7 @@ def text_infilling(
     # Layout: each used span sits after a gap; gaps are sorted random points among the
     # row's free (unmasked) tokens, so spans never overlap.
     free = n - to_mask
-    gap = _uniform([batch, length], place_seed)
+    gap = _uniform([rows_total, length], place_seed)[offset : offset + batch]
     gap = tf.cast(tf.floor(gap * tf.cast(free[:, None] + 1, tf.float32)), tf.int32)
     gap = tf.sort(tf.where(used, gap, tf.int32.max), axis=1)
     starts = tf.where(used, gap + tf.cumsum(lengths, axis=1, exclusive=True), -1)
@@ -260,6 +271,7 @@ def text_infilling(
         "encoder_token_ids": tf.cast(corrupted, token_ids.dtype),
         "encoder_padding_mask": tf.cast(position < tf.minimum(total, length)[:, None], padding_mask.dtype),
         "target_ids": token_ids,
+        "target_in_span": inside & tf.cast(padding_mask, tf.bool),
         "span_starts": starts,
         "span_lengths": tf.where(used, lengths, -1),
     }

@@ -312,7 +312,8 @@ def _check_teacher_width(recipe: Recipe, tasks: list[Any], width: int) -> None:
 
 def _evaluator(recipe: Recipe, trainer: Any, tokenizer: Any, pooling: str) -> Any:
     """Spearman x100 of cosine similarity on the recipe's evaluate.sts sets, and for a
-    masked-LM objective the accuracy x100 on the prepared corpus's held-out examples."""
+    masked-LM or infilling objective the accuracy x100 on the prepared corpus's held-out
+    examples."""
     from tfhub_kit.datasets import read_sts
     from tfhub_kit.evaluate import cosine_rows, spearman
     from tfhub_kit.teacher import embed_in_batches, network_embedder
@@ -321,12 +322,13 @@ def _evaluator(recipe: Recipe, trainer: Any, tokenizer: Any, pooling: str) -> An
     network = trainer.network
     sets = [(s.name, read_sts(recipe.data_path(s.path), s.format)) for s in recipe.evaluate.sts]
     mlm = [t for t in trainer.tasks if t.kind == "mlm"]
-    if not sets and not mlm:
+    infilling = [t for t in trainer.tasks if t.kind == "infilling"]
+    if not sets and not mlm and not infilling:
         raise RecipeError(
             recipe.file,
             "train.eval_every",
             "needs something to score",
-            allowed="evaluate.sts sets, or an mlm objective (held-out accuracy)",
+            allowed="evaluate.sts sets, or an mlm or infilling objective (held-out accuracy)",
             show_value=False,
         )
     embed = (
@@ -335,6 +337,7 @@ def _evaluator(recipe: Recipe, trainer: Any, tokenizer: Any, pooling: str) -> An
         else None
     )
     heldout = _heldout_mlm(recipe, trainer, mlm[0]) if mlm else None
+    rebuilt = _heldout_infilling(recipe, trainer, infilling[0]) if infilling else None
 
     def score() -> dict[str, float]:
         out = {}
@@ -343,6 +346,8 @@ def _evaluator(recipe: Recipe, trainer: Any, tokenizer: Any, pooling: str) -> An
             out[name] = 100 * spearman(sims, gold)
         if heldout is not None:
             out.update(heldout())
+        if rebuilt is not None:
+            out.update(rebuilt())
         return out
 
     return Evaluator(score)
@@ -391,6 +396,40 @@ def _heldout_mlm(recipe: Recipe, trainer: Any, task: Any) -> Callable[[], dict[s
         if order:
             out["sop_heldout_accuracy"] = 100 * order_hits / max(rows, 1.0)
         return out
+
+    return accuracy
+
+
+def _heldout_infilling(recipe: Recipe, trainer: Any, task: Any) -> Callable[[], dict[str, float]]:
+    """Accuracy x100 of the decoder's predictions (teacher forcing) on the held-out tokens
+    that a fixed corruption masked; records the most-frequent-token baseline on the same
+    tokens in the task's options (train.json)."""
+    import tensorflow as tf
+
+    from tfhub_kit.pretrain.corpus import corpus_dataset
+    from tfhub_kit.train.data import infilling_features
+
+    batches = [
+        infilling_features(b["input_word_ids"], tf.constant([-1, i], tf.int64), task.options)
+        for i, b in enumerate(corpus_dataset(task.options["corpus"], "heldout").batch(64))
+    ]
+    if not batches:
+        raise RecipeError(
+            recipe.file, "pretrain.corpus.held_out", "left no held-out examples to score", value=0, show_value=False
+        )
+    targets = np.concatenate([b["labels"].numpy()[b["in_span"].numpy()] for b in batches])
+    task.options["heldout_masked_tokens"] = int(targets.size)
+    task.options["heldout_baseline_accuracy"] = round(100 * np.bincount(targets).max() / max(targets.size, 1), 2)
+    predict = tf.function(lambda batch: trainer.infilling_losses(batch, training=False)[1])
+
+    def accuracy() -> dict[str, float]:
+        hits = total = 0.0
+        for batch in batches:
+            span = tf.cast(batch["in_span"], tf.float32)
+            right = tf.cast(tf.equal(predict(batch), batch["labels"]), tf.float32)
+            hits += float(tf.reduce_sum(span * right))
+            total += float(tf.reduce_sum(span))
+        return {"infilling_heldout_accuracy": 100 * hits / max(total, 1.0)}
 
     return accuracy
 

@@ -38,7 +38,7 @@ class Task:
     global batch size and weight, and the files it read (path -> sha256)."""
 
     name: str
-    kind: str  # distill | nli | unsup | sts | mlm
+    kind: str  # distill | nli | unsup | sts | mlm | infilling
     columns: dict[str, np.ndarray]
     batch_size: int
     weight: float
@@ -110,6 +110,8 @@ def load_tasks(
             )
         elif step.name == "mlm":
             tasks.append(_mlm_task(recipe, obj, batch, i, corpus))
+        elif step.name == "infilling":
+            tasks.append(_infilling_task(recipe, obj, batch, i, corpus))
         elif step.name == "contrastive":
             options = {"temperature": obj.temperature}
             if obj.nli:
@@ -174,11 +176,12 @@ def dataset_function(
             idx = batch_indices(task.rows, task.batch_size, seed + 1000 * t_index, start_step, stop_step)
             mine = idx[:, first : first + share].reshape(-1)
             ds = tf.data.Dataset.from_tensor_slices(mine).batch(per_replica, drop_remainder=True)
-            if task.kind == "mlm":
+            if task.kind in ("mlm", "infilling"):
                 # batch i of this pipeline is replica share i % k of global step start + i // k
                 k = share // per_replica
                 seed_t = seed + 1000 * t_index
-                masked = _masked_featurizer(task, per_replica, first, k, seed_t, start_step)
+                make_features = _masked_featurizer if task.kind == "mlm" else _infilling_featurizer
+                masked = make_features(task, per_replica, first, k, seed_t, start_step)
                 parts[task.name] = ds.enumerate().map(masked, num_parallel_calls=tf.data.AUTOTUNE)
                 continue
             parts[task.name] = ds.map(_featurizer(task, preprocessor, per_replica), num_parallel_calls=tf.data.AUTOTUNE)
@@ -242,6 +245,83 @@ def _masked_featurizer(
         return {**out, **extra}
 
     return featurize
+
+
+def _infilling_featurizer(
+    task: Task, batch: int, first: int, k: int, seed: int, start_step: int
+) -> Callable[[Any, Any], dict[str, Any]]:
+    """Prepared ids -> BART's inputs with a fresh corruption for each step: the corrupted
+    rows for the encoder, the original rows shifted right (after a start token) for the
+    decoder, and the original rows as labels."""
+    import tensorflow as tf
+
+    column = tf.constant(task.columns["input_word_ids"])
+    options = task.options
+
+    def featurize(i: Any, rows: Any) -> dict[str, Any]:
+        ids = tf.ensure_shape(tf.gather(column, rows), [batch, column.shape[1]])
+        step = tf.cast(start_step, tf.int64) + i // k
+        offset = first + tf.cast(i % k, tf.int32) * batch
+        return infilling_features(
+            ids, tf.stack([tf.constant(seed, tf.int64), step]), options, offset=offset, total=task.batch_size
+        )
+
+    return featurize
+
+
+def infilling_features(ids: Any, seed: Any, options: dict[str, Any], *, offset: Any = 0, total: Any = None) -> Any:
+    """BART's training inputs from packed rows (see `_infilling_featurizer`)."""
+    import tensorflow as tf
+
+    from tfhub_kit.pretrain.masking import InfillingConfig, text_infilling
+
+    pad = options["padding_id"]
+    mask = tf.cast(tf.not_equal(ids, pad), tf.int32)
+    config = InfillingConfig(mask_ratio=options["mask_ratio"], poisson_lambda=options["poisson_lambda"])
+    out = text_infilling(
+        ids, mask, seed, config=config, mask_id=options["mask_id"], pad_id=pad, offset=offset, total=total
+    )
+    start = tf.fill([tf.shape(ids)[0], 1], tf.constant(options["decoder_start_id"], ids.dtype))
+    return {
+        "encoder_token_ids": out["encoder_token_ids"],
+        "encoder_padding_mask": out["encoder_padding_mask"],
+        "decoder_token_ids": tf.concat([start, ids[:, :-1]], axis=1),
+        "decoder_padding_mask": tf.concat([tf.ones_like(mask[:, :1]), mask[:, :-1]], axis=1),
+        "labels": ids,
+        "label_weights": tf.cast(mask, tf.float32),
+        "in_span": out["target_in_span"],
+    }
+
+
+def _infilling_task(recipe: Recipe, obj: Any, batch: int, index: int, corpus: Any) -> Task:
+    """The prepared corpus's training examples and the corruption settings."""
+    from tfhub_kit.networks import inspect_source
+    from tfhub_kit.pretrain.corpus import corpus_dataset
+
+    source = inspect_source(recipe)
+    if source.architecture.model_type != "bart":
+        raise RecipeError(
+            recipe.file,
+            f"train.objectives[{index}].infilling",
+            "text infilling trains an encoder-decoder",
+            allowed="a BART source",
+            value=source.architecture.model_type,
+        )
+    folder = corpus()
+    examples = list(corpus_dataset(folder, "train").as_numpy_iterator())
+    ids = source.tokenizer.special_ids()
+    options = {
+        "mask_ratio": obj.mask_ratio,
+        "poisson_lambda": obj.poisson_lambda,
+        "padding_id": ids["padding_id"],
+        "mask_id": ids["mask_id"],
+        "decoder_start_id": ids["end_of_segment_id"],  # BART starts decoding after </s>
+        "corpus": str(folder),
+    }
+    manifest = json.loads((folder / "corpus.json").read_text())
+    files = {e["path"]: e["sha256"] for e in manifest["files"]}
+    columns = {"input_word_ids": np.stack([ex["input_word_ids"] for ex in examples]).astype(np.int32)}
+    return Task("infilling", "infilling", columns, batch, obj.weight, options, files, index)
 
 
 def _mlm_task(recipe: Recipe, obj: Any, batch: int, index: int, corpus: Any) -> Task:

@@ -85,6 +85,8 @@ class Trainer:
         self.schedule = make_schedule(settings.optimizer, total_steps)
         with strategy.scope():
             self.mlm_head = mlm_head(network) if any(t.kind == "mlm" for t in tasks) else None
+            # text infilling trains BART's decoder too (the Network holds the encoder side)
+            self.seq2seq = any(t.kind == "infilling" for t in tasks)
             sop = any(t.options.get("sentence_order") for t in tasks)
             self.sop_head = sentence_order_head(network) if sop else None
             self.optimizer = keras.optimizers.AdamW(
@@ -100,7 +102,7 @@ class Trainer:
     @property
     def trainable_variables(self) -> list[Any]:
         """The network's and the pretraining heads' (dropped at export)."""
-        own = self.network.trainable_variables
+        own = list(self.network.backbone.trainable_variables) if self.seq2seq else self.network.trainable_variables
         seen = {id(v) for v in own}  # the head shares the token embedding
         head = [v for h in self.heads().values() for v in h.trainable_variables]
         return own + [v for v in head if id(v) not in seen]
@@ -116,6 +118,9 @@ class Trainer:
         replicas = self.strategy.num_replicas_in_sync
         if task.kind == "mlm":
             per_example = self.mlm_losses(batch)[0]
+            return tf.reduce_sum(per_example) / task.batch_size
+        if task.kind == "infilling":
+            per_example = self.infilling_losses(batch)[0]
             return tf.reduce_sum(per_example) / task.batch_size
         if task.kind == "distill":
             vec = self._embed(batch["text"])
@@ -154,6 +159,19 @@ class Trainer:
             per_example += tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=order_logits)
             order = tf.argmax(order_logits, axis=-1, output_type=tf.int32)
         return per_example, tf.argmax(logits, axis=-1, output_type=tf.int32), order
+
+    def infilling_losses(self, batch: dict[str, Any], training: bool = True) -> tuple[Any, Any]:
+        """Per example, the mean cross-entropy of the decoder's reconstruction of the original
+        row (teacher forcing), and the argmax predictions [batch, seq]. The LM head is BART's:
+        the token embedding, transposed."""
+        backbone = self.network.backbone
+        names = ("encoder_token_ids", "encoder_padding_mask", "decoder_token_ids", "decoder_padding_mask")
+        out = backbone({k: batch[k] for k in names}, training=training)
+        logits = tf.cast(backbone.token_embedding(out["decoder_sequence_output"], reverse=True), tf.float32)
+        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=batch["labels"], logits=logits)
+        weights = batch["label_weights"]
+        per_example = tf.reduce_sum(ce * weights, axis=1) / tf.maximum(tf.reduce_sum(weights, axis=1), 1.0)
+        return per_example, tf.argmax(logits, axis=-1, output_type=tf.int32)
 
     def _compute(self, batch: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
         variables = [v.value for v in self.trainable_variables]
