@@ -37,11 +37,17 @@ from tfhub_kit.layout import (
 from tfhub_kit.manifest import Manifest
 from tfhub_kit.plots import RESULTS_PNG
 
-TASKS = {"embedding": ["text-embedding"], "encoder": ["text-embedding"], "preprocess": ["text-preprocessing"]}
+TASKS = {
+    "embedding": ["text-embedding"],
+    "encoder": ["text-embedding"],
+    "preprocess": ["text-preprocessing"],
+    "text_generation": ["text-generation"],
+}
 SUMMARIES = {
     "embedding": "strings -> sentence embeddings, in one piece",
     "encoder": "the transformer encoder (Common SavedModel API for text)",
     "preprocess": "strings -> encoder inputs (tokenize, bert_pack_inputs)",
+    "text_generation": "strings -> strings, mask spans filled (greedy decoding)",
 }
 REQUIRED_MODULE_TAGS = ("asset-path", "task", "fine-tunable", "format")
 OPTIONAL_MODULE_TAGS = ("network-architecture", "dataset", "language", "license", "colab", "interactive-visualizer")
@@ -226,6 +232,12 @@ def usage_example(kind: str, urls: dict[str, str]) -> str:
             'print("embeddings:", vectors.shape)\n'
             'print("cosine:", float(tf.reduce_sum(tf.math.l2_normalize(vectors[0], -1) * tf.math.l2_normalize(vectors[1], -1))))'
         )
+    if kind == "text_generation":
+        return (
+            head + "\n"
+            f'model = hub.load("{urls["text_generation"]}")\n'
+            'print(model(tf.constant(["a man is [MASK] a guitar ."])).numpy())'
+        )
     if kind == "encoder":
         return (
             head + "import tf_keras  # hub.KerasLayer is a tf_keras layer on TensorFlow >= 2.16\n\n"
@@ -313,6 +325,8 @@ def _kind_context(manifest: Manifest, kind: str) -> dict[str, Any]:
         "family_name": _FAMILY_NAMES[family],
         "packing": _PACKING_TEXT[manifest.tokenizer["packing"]],
         "token_shape": "(words), (pieces)" if family in ("wordpiece", "bytepair") else "(pieces)",
+        "max_length": info.get("max_length"),
+        "mask_token": info.get("mask_token", "[MASK]"),
     }
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from tfhub_kit import __version__
 from tfhub_kit.build import build_model
-from tfhub_kit.errors import ExportError
+from tfhub_kit.errors import ExportError, RecipeError
 from tfhub_kit.keraspreset import PRESET_DIR, check_preset_support, write_keras_preset
 from tfhub_kit.layout import BuildLayout, recover_stale, sha256_file, swap_into_place
 from tfhub_kit.manifest import Manifest, write_manifest
@@ -128,6 +128,17 @@ def export_network(
         if "embedding" in kinds:
             inference = _padding_free(network, preprocessor, settings.probes, pooling=pooling, normalize=normalize)
             say(f"embedding/ inference: {inference['note']}")
+        if "text_generation" in kinds:
+            if source.architecture.model_type != "bart":
+                raise RecipeError(
+                    recipe.file,
+                    "export.saved_models",
+                    "text_generation needs an encoder-decoder",
+                    allowed="a BART source",
+                    value=source.architecture.model_type,
+                )
+            from tfhub_kit.generation import TextGenerator
+
         modules = {
             "preprocess": preprocessor,
             "encoder": encoder_module(network, mlm_head),
@@ -139,6 +150,10 @@ def export_network(
                 padding_free=bool(inference and inference["padding_free"]),
             ),
         }
+        if "text_generation" in kinds:
+            modules["text_generation"] = TextGenerator(
+                network.backbone, source.tokenizer, seq_length=settings.seq_length, max_length=settings.max_length
+            )
         manifest_models: dict[str, Any] = {}
         for kind in kinds:
             say(f"saving {kind}/")
@@ -155,6 +170,10 @@ def export_network(
             manifest_models["encoder"]["num_layers"] = network.num_layers
             if mlm_head is not None:
                 manifest_models["encoder"]["mlm"] = {"inputs": [*ENCODER_INPUTS, "masked_lm_positions"]}
+        if "text_generation" in manifest_models:
+            manifest_models["text_generation"].update(
+                max_length=settings.max_length, decoding="greedy", mask_token=source.tokenizer.special.mask
+            )
         if "embedding" in manifest_models:
             manifest_models["embedding"].update(
                 dim=network.hidden_dim,
@@ -482,6 +501,8 @@ def _probes(sentences: tuple[str, ...], modules: dict[str, Any], kinds: list[str
         out["pooled_output"] = enc["pooled_output"].numpy().tolist()
     if "embedding" in kinds:
         out["embedding"] = modules["embedding"].__call__(text, training=False).numpy().tolist()
+    if "text_generation" in kinds:
+        out["text_generation"] = [t.decode("utf-8") for t in modules["text_generation"](text).numpy()]
     return out
 
 

@@ -27,7 +27,7 @@ from tfhub_kit.manifest import MANIFEST_FILE, Manifest, read_manifest
 
 SAVED_MODEL_FILE = "saved_model.pb"
 CHECKSUMS_FILE = "SHA256SUMS"
-KIND_ORDER = ("embedding", "encoder", "preprocess")
+KIND_ORDER = ("embedding", "encoder", "preprocess", "text_generation")
 
 
 @dataclass(frozen=True)

@@ -274,6 +274,9 @@ def check_signature(kind: str, ctx: _Context) -> None:
         _expect(len(inputs) == 1 and list(found[0].values()) == ["string[None]"], "one input: string[None]", found[0])
         want_out = {k: f"int32[None, {seq}]" for k in ENCODER_INPUTS}
         _expect(found[1] == want_out, f"outputs {want_out}", f"outputs {found[1]}")
+    elif kind == "text_generation":
+        _expect(len(inputs) == 1 and list(found[0].values()) == ["string[None]"], "one input: string[None]", found[0])
+        _expect(found[1] == {"outputs": "string[None]"}, "outputs {'outputs': 'string[None]'}", found[1])
     else:
         dim = ctx.manifest.saved_models["embedding"]["dim"]
         _expect(len(inputs) == 1 and list(found[0].values()) == ["string[None]"], "one input: string[None]", found[0])
@@ -537,6 +540,17 @@ def check_probes(kind: str, ctx: _Context) -> None:
 _COMMON = [("assets", check_assets), ("load", check_load), ("signature", check_signature)]
 
 
+def check_generation_call(kind: str, ctx: _Context) -> None:
+    """gen(strings) returns one string per input, the same on a second call and as at export"""
+    model = ctx.model(kind)
+    first = [t.decode("utf-8") for t in model(ctx.text).numpy()]
+    again = [t.decode("utf-8") for t in model(ctx.text).numpy()]
+    _expect(len(first) == len(ctx.manifest.probes["sentences"]), "one output per input", len(first))
+    _expect(first == again, "the same text on a second call (greedy decoding)", again)
+    want = ctx.manifest.probes.get("text_generation")
+    _expect(first == want, f"the probe outputs recorded at export {want}", first)
+
+
 def check_encoder_mlm(kind: str, ctx: _Context) -> None:
     """enc.mlm(inputs + masked_lm_positions) gives the encoder's outputs and mlm_logits [b, n, vocab]"""
     import numpy as np
@@ -583,12 +597,13 @@ _CHECKS: dict[str, list[tuple[str, Callable[[str, _Context], None]]]] = {
     ],
     "encoder": [*_COMMON, ("call", check_encoder_call), *_MODEL_CHECKS],
     "embedding": [*_COMMON, ("call", check_embedding_call), *_MODEL_CHECKS],
+    "text_generation": [*_COMMON, ("call", check_generation_call)],
 }
 
 
 def _order(kinds: list[str]) -> list[str]:
     """Encoder first: the preprocessor's vocab_range check calls it."""
-    return sorted(kinds, key=("encoder", "preprocess", "embedding").index)
+    return sorted(kinds, key=("encoder", "preprocess", "embedding", "text_generation").index)
 
 
 # --- consumers, each in a clean subprocess -------------------------------------------
@@ -618,6 +633,8 @@ if consumer == "hub.load":
             close(m(text).numpy(), "embedding")
         elif kind == "preprocess":
             m(text)["input_word_ids"].numpy()
+        elif kind == "text_generation":
+            assert [t.decode() for t in m(text).numpy()] == probes["text_generation"], "generated text differs"
         else:
             inputs = hub.load(os.path.join(root, "preprocess"))(text)
             close(m(inputs)["pooled_output"], "pooled_output")
@@ -651,6 +668,9 @@ else:
             layer(text)["input_word_ids"]
 
 for kind in kinds:
+    if kind == "text_generation" and consumer != "hub.load":
+        results[kind] = "skipped: strings to strings, for hub.load"
+        continue
     if kind == "encoder" and "preprocess" not in kinds:
         results[kind] = "skipped: needs preprocess/ to make inputs"
         continue
