@@ -361,17 +361,20 @@ def _heldout_mlm(recipe: Recipe, trainer: Any, task: Any) -> Callable[[], dict[s
     import tensorflow as tf
 
     from tfhub_kit.pretrain.corpus import corpus_dataset
-    from tfhub_kit.pretrain.masking import sentence_order
+    from tfhub_kit.train.data import mlm_features
 
     order = bool(task.options.get("sentence_order"))
-    batches = []
-    for i, b in enumerate(corpus_dataset(task.options["corpus"], "heldout").batch(64)):
-        ids, extra = b["input_word_ids"], {"input_type_ids": tf.zeros_like(b["input_word_ids"])}
-        if order:
-            extra = sentence_order(ids, b["input_mask"], b["first_length"], tf.constant([-2, i], tf.int64))
-            ids = extra.pop("input_word_ids")
-        masked = task.masker(ids, b["input_mask"], tf.constant([-1, i], tf.int64))
-        batches.append({**masked, **extra})
+    batches = [
+        mlm_features(
+            task.masker,
+            b["input_word_ids"],
+            b["input_mask"],
+            b["first_length"] if order else None,
+            mask_seed=tf.constant([-1, i], tf.int64),
+            order_seed=tf.constant([-2, i], tf.int64),
+        )
+        for i, b in enumerate(corpus_dataset(task.options["corpus"], "heldout").batch(64))
+    ]
     if not batches:
         raise RecipeError(
             recipe.file, "pretrain.corpus.held_out", "left no held-out examples to score", value=0, show_value=False

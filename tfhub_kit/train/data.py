@@ -221,30 +221,49 @@ def _masked_featurizer(
     plus `masked_lm_positions`, `masked_lm_ids`, `masked_lm_weights`."""
     import tensorflow as tf
 
-    from tfhub_kit.pretrain.masking import sentence_order
-
     column = tf.constant(task.columns["input_word_ids"])
     first_length = tf.constant(task.columns["first_length"]) if task.options.get("sentence_order") else None
     pad = task.options["padding_id"]
 
     def featurize(i: Any, rows: Any) -> dict[str, Any]:
         ids = tf.ensure_shape(tf.gather(column, rows), [batch, column.shape[1]])
-        mask = tf.cast(tf.not_equal(ids, pad), tf.int32)
         step = tf.cast(start_step, tf.int64) + i // k
-        offset = first + tf.cast(i % k, tf.int32) * batch
-        extra = {"input_type_ids": tf.zeros_like(ids)}
-        if first_length is not None:  # swap half the pairs first, then mask the result
-            order_seed = tf.stack([tf.constant(seed + 1, tf.int64), step])
-            extra = sentence_order(
-                ids, mask, tf.gather(first_length, rows), order_seed, offset=offset, total=task.batch_size
-            )
-            ids = extra.pop("input_word_ids")
-        out = task.masker(
-            ids, mask, tf.stack([tf.constant(seed, tf.int64), step]), offset=offset, total=task.batch_size
+        return mlm_features(
+            task.masker,
+            ids,
+            tf.cast(tf.not_equal(ids, pad), tf.int32),
+            tf.gather(first_length, rows) if first_length is not None else None,
+            mask_seed=tf.stack([tf.constant(seed, tf.int64), step]),
+            order_seed=tf.stack([tf.constant(seed + 1, tf.int64), step]),
+            offset=first + tf.cast(i % k, tf.int32) * batch,
+            total=task.batch_size,
         )
-        return {**out, **extra}
 
     return featurize
+
+
+def mlm_features(
+    masker: Any,
+    ids: Any,
+    mask: Any,
+    first_length: Any,
+    *,
+    mask_seed: Any,
+    order_seed: Any,
+    offset: Any = 0,
+    total: Any = None,
+) -> dict[str, Any]:
+    """The masked-LM inputs of packed rows: with `first_length` (segment pairs) half the
+    pairs are swapped first (sentence-order labels), then the result is masked."""
+    import tensorflow as tf
+
+    from tfhub_kit.pretrain.masking import sentence_order
+
+    extra = {"input_type_ids": tf.zeros_like(ids)}
+    if first_length is not None:
+        extra = sentence_order(ids, mask, first_length, order_seed, offset=offset, total=total)
+        ids = extra.pop("input_word_ids")
+    return {**masker(ids, mask, mask_seed, offset=offset, total=total), **extra}
 
 
 def _infilling_featurizer(
