@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 
@@ -286,3 +289,72 @@ def serve_in_thread(folder: Path):
     server = make_server(folder)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+_TRAIN_SCRIPT = """
+import sys, numpy as np
+from tfhub_kit.train import train_recipe
+result = train_recipe(sys.argv[1], out_dir=sys.argv[2], progress=print)
+np.savez(sys.argv[3], **{k.replace("/", "."): v for k, v in result.network.weights_by_path().items()})
+"""
+
+
+def train_process(recipe: Path, out: Path, weights: Path, **env: str) -> subprocess.Popen:
+    """`train_recipe` in a fresh process that saves the trained weights to `weights`."""
+    full = {k: v for k, v in os.environ.items() if k not in ("TF_USE_LEGACY_KERAS", "KERAS_BACKEND", "TF_CONFIG")}
+    return subprocess.Popen(
+        [sys.executable, "-c", _TRAIN_SCRIPT, str(recipe), str(out), str(weights)],
+        env={**full, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def two_workers(recipe: Path, outs: list[Path], weights: list[Path]) -> list[str]:
+    """Train `recipe` on two worker processes on loopback (TF_CONFIG, chief = worker 0);
+    asserts both succeed and returns their output."""
+    import json
+
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(2)]}
+    procs = [
+        train_process(
+            recipe,
+            outs[index],
+            weights[index],
+            TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+        )
+        for index in range(2)
+    ]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    for p, out in zip(procs, outputs):
+        assert p.returncode == 0, out[-3000:]
+    return outputs
+
+
+def load_weights(path: Path) -> dict:
+    import numpy as np
+
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files}
+
+
+def kill_after_first_checkpoint(cmd: list[str], runs: Path, timeout: float = 600) -> None:
+    """Start `cmd` (a `tfhub-kit train`), SIGKILL it once a checkpoint appears under `runs`."""
+    killed = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while time.time() < deadline and not list(runs.glob("*/ckpt/checkpoint")):
+        assert killed.poll() is None, "the run ended before its first checkpoint"
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    assert killed.wait() == -signal.SIGKILL

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 import yaml
 from conftest import ROOT
@@ -83,6 +84,38 @@ def test_tiny_bart_learns_to_fill_spans_well_above_the_frequency_baseline(bart_r
     assert task["heldout_masked_tokens"] > 50
     assert min(scores) > 2 * baseline, (scores, baseline)
     assert summary["tracing_counts"] == {"train_loop": 1, "compute": 1}
+
+
+def test_sentence_permutation_reaches_the_training_batches(tmp_path):
+    """`permute_sentences: true` in the recipe: the training pipeline's encoder inputs hold
+    each row's sentences in a new order, the decoder's labels the original row."""
+    import dataclasses
+
+    import tensorflow as tf
+
+    from tfhub_kit.pretrain.corpus import prepare_corpus
+    from tfhub_kit.recipe import load_recipe
+    from tfhub_kit.train.data import dataset_function, load_tasks
+
+    folder = _recipe(tmp_path, objectives=[{"infilling": {"permute_sentences": True, "mask_ratio": 0.0}}])
+    recipe = load_recipe(folder)
+    corpus = prepare_corpus(recipe, out_dir=tmp_path / "build").folder
+    (task,) = load_tasks(recipe, teacher=None, corpus=lambda: corpus)
+    assert task.options["permute_sentences"] and "sentence_index" in task.columns
+    plain = dataclasses.replace(task, options={**task.options, "permute_sentences": False})
+
+    def first_batch(t):
+        make = dataset_function([t], None, seed=0, start_step=0, stop_step=1)
+        return next(iter(make(tf.distribute.InputContext())))["infilling"]
+
+    shuffled, kept = first_batch(task), first_batch(plain)
+    np.testing.assert_array_equal(shuffled["labels"].numpy(), kept["labels"].numpy())
+    np.testing.assert_array_equal(kept["encoder_token_ids"].numpy(), kept["labels"].numpy())  # no spans at 0.0
+    moved = (shuffled["encoder_token_ids"].numpy() != kept["labels"].numpy()).any(axis=1)
+    assert 0.2 < moved.mean() < 1.0  # rows of one sentence stay, rows of several mostly move
+    np.testing.assert_array_equal(
+        np.sort(shuffled["encoder_token_ids"].numpy(), axis=1), np.sort(kept["labels"].numpy(), axis=1)
+    )
 
 
 def test_infilling_needs_a_bart_source(tmp_path):

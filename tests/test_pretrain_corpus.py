@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from tfhub_kit.cli import main
 from tfhub_kit.errors import RecipeError
-from tfhub_kit.pretrain.corpus import corpus_dataset, pack_full_sentences, prepare_corpus, read_documents
+from tfhub_kit.pretrain.corpus import SPLITS, corpus_dataset, pack_full_sentences, prepare_corpus, read_documents
 from tfhub_kit.tokenizers import build_tokenize, flat_ids
 
 SEQ = 32
@@ -58,13 +58,13 @@ def test_packing_takes_whole_sentences_and_separates_documents():
     docs = [[np.arange(5), np.arange(6)], [np.arange(4)], [np.arange(30)], [np.arange(3), np.arange(3)]]
     bodies = list(pack_full_sentences(docs, 12, sep))
     assert bodies == [
-        list(range(5)) + list(range(6)),  # the next document's sentence (sep + 4) would not fit
-        list(range(4)),
-        list(range(12)),  # a sentence longer than an example is cut
-        list(range(3)) + list(range(3)),
+        (list(range(5)) + list(range(6)), [0, 5]),  # the next document's sentence (sep + 4) would not fit
+        (list(range(4)), [0]),
+        (list(range(12)), [0]),  # a sentence longer than an example is cut
+        (list(range(3)) + list(range(3)), [0, 3]),
     ]
     bodies = list(pack_full_sentences([[np.arange(3)], [np.arange(2)], [np.arange(1)]], 12, sep))
-    assert bodies == [[0, 1, 2, sep, 0, 1, sep, 0]]
+    assert bodies == [([0, 1, 2, sep, 0, 1, sep, 0], [0, 4, 7])]  # a document's separator ends its sentence
 
 
 def test_prepare_writes_fixed_length_examples_of_the_kits_tokens(corpus_recipe, tmp_path, minilm_dir):
@@ -91,7 +91,7 @@ def test_prepare_writes_fixed_length_examples_of_the_kits_tokens(corpus_recipe, 
             ("heldout", [d for i, d in enumerate(tokenized) if i % 4 == 3]),
         ):
             expected[split] += [
-                [cls, *b, sep] + [pad] * (SEQ - len(b) - 2) for b in pack_full_sentences(chosen, SEQ - 2, sep)
+                [cls, *b, sep] + [pad] * (SEQ - len(b) - 2) for b, _ in pack_full_sentences(chosen, SEQ - 2, sep)
             ]
     assert read_documents(recipe.data_path("docs.txt"), "lines")[1] == [
         "A second document starts here.",
@@ -102,8 +102,14 @@ def test_prepare_writes_fixed_length_examples_of_the_kits_tokens(corpus_recipe, 
         rows = [{k: v.numpy().tolist() for k, v in ex.items()} for ex in corpus_dataset(prepared.folder, split)]
         assert sorted(r["input_word_ids"] for r in rows) == sorted(expected[split])
         assert all(r["input_mask"] == [int(t != pad) for t in r["input_word_ids"]] for r in rows)
+        for r in rows:  # each sentence's tokens carry its number; [CLS], the last [SEP], padding 0
+            index, n = r["sentence_index"], sum(r["input_mask"])
+            assert index[0] == 0 and index[1] == 1 and set(index[n - 1 :]) == {0}
+            assert index[1 : n - 1] == sorted(index[1 : n - 1])
         assert manifest["totals"][f"{split}_examples"] == len(rows) > 0
     assert manifest["totals"]["documents"] == 5 + 1 and manifest["totals"]["sentences"] == 9 + 40
+    numbered = sum(int(ex["sentence_index"].numpy().max()) for s in SPLITS for ex in corpus_dataset(prepared.folder, s))
+    assert numbered == 9 + 40  # every sentence numbered once
     spec_ds = corpus_dataset(prepared.folder).element_spec
     assert spec_ds["input_word_ids"].shape == [SEQ]  # static shapes for TPUs
 
@@ -161,3 +167,53 @@ def test_data_prepare_command(corpus_recipe, tmp_path):
     assert result.exit_code == 0, result.output
     assert result.output.strip().splitlines()[-1] == str(tmp_path / "b" / "test" / "mlm" / "corpus" / "corpus.json")
     assert "[tfhub-kit] docs.txt: tokenized" in result.output
+
+
+def test_the_training_stream_is_seeded_endless_and_each_worker_reads_its_own_shards(corpus_recipe, tmp_path):
+    from tfhub_kit.pretrain.corpus import training_stream
+
+    prepared = prepare_corpus(corpus_recipe, out_dir=tmp_path / "build")
+    rows = prepared.manifest["totals"]["train_examples"]
+
+    def read(n, seed=7, ctx=None):
+        ds = training_stream(prepared.folder, seed=seed, shuffle_buffer=8, input_context=ctx)
+        return [tuple(r["input_word_ids"].numpy()) for r in ds.take(n)]
+
+    everything = sorted(tuple(r["input_word_ids"].numpy()) for r in corpus_dataset(prepared.folder))
+    three_epochs = read(3 * rows)
+    assert read(3 * rows) == three_epochs  # same seed, same order
+    assert read(3 * rows, seed=8) != three_epochs
+    epochs = [three_epochs[e * rows : (e + 1) * rows] for e in range(3)]
+    assert all(sorted(epoch) == everything for epoch in epochs)  # each epoch reads every row once
+    assert epochs[0] != epochs[1]  # reshuffled each epoch
+    parts = [read(rows, ctx=tf.distribute.InputContext(2, i, 1)) for i in range(2)]
+    assert not set(parts[0]) & set(parts[1])  # two workers, disjoint shards
+
+
+def test_a_streamed_task_gives_a_resumed_run_the_batches_an_uninterrupted_one_reads(corpus_recipe, tmp_path):
+    """What resume relies on: the pipeline started at step s yields, from there on, exactly
+    what the pipeline started at step 0 yields at step s (rows and masks)."""
+    from tfhub_kit.recipe import load_recipe
+    from tfhub_kit.train.data import dataset_function, load_tasks
+
+    recipe = yaml.safe_load((corpus_recipe / "recipe.yaml").read_text())
+    recipe["pretrain"]["corpus"] |= {"streaming": True, "shuffle_buffer": 4}
+    recipe["train"] = {"strategy": "cpu", "seq_length": SEQ, "global_batch_size": 4, "steps": 9}
+    recipe["train"]["objectives"] = [{"mlm": {"max_predictions": 4}}]
+    (corpus_recipe / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    loaded = load_recipe(corpus_recipe)
+    folder = prepare_corpus(loaded, out_dir=tmp_path / "build").folder
+    (task,) = load_tasks(loaded, teacher=None, corpus=lambda: folder)
+    assert task.stream is not None and task.columns == {} and task.rows > 4
+
+    def batches(start):
+        make = dataset_function([task], None, seed=3, start_step=start, stop_step=9)
+        return [{k: v.numpy() for k, v in b["mlm"].items()} for b in make(tf.distribute.InputContext())]
+
+    straight, resumed = batches(0), batches(5)
+    assert len(straight) == 9 and len(resumed) == 4
+    for a, b in zip(straight[5:], resumed):
+        assert a.keys() == b.keys()
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    assert not np.array_equal(straight[0]["input_word_ids"], straight[1]["input_word_ids"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -11,6 +13,7 @@ from tfhub_kit.pretrain.masking import (
     InfillingConfig,
     MlmConfig,
     MlmMasker,
+    permute_sentences,
     sentence_order,
     text_infilling,
 )
@@ -215,3 +218,96 @@ def test_a_share_of_a_global_batch_draws_what_the_whole_batch_draws(corpus):
     parts = [masker(ids[a:b], mask[a:b], tf.constant([2, 9]), offset=a, total=256) for a, b in ((0, 100), (100, 256))]
     for key in whole:
         np.testing.assert_array_equal(np.concatenate([p[key].numpy() for p in parts]), whole[key].numpy())
+
+
+@pytest.fixture(scope="module")
+def packed_sentences(corpus):
+    """Real STS-B sentences (documents of two) packed FULL-SENTENCES style as `data prepare`
+    packs them, with each token's sentence number."""
+    from conftest import ROOT
+
+    from tfhub_kit.pretrain.corpus import pack_full_sentences
+    from tfhub_kit.tokenizers import build_tokenize, flat_ids
+
+    spec, _ = corpus
+    lines = (ROOT / ROOT_SENTENCES).read_text(encoding="utf-8").splitlines()[:8_000]
+    pieces = [np.asarray(r) for r in flat_ids(build_tokenize(spec)(tf.constant(lines))).numpy()]
+    special = spec.special_ids()
+    cls, sep, pad = special["start_of_sequence_id"], special["end_of_segment_id"], special["padding_id"]
+    rows, index = [], []
+    for body, starts in pack_full_sentences([pieces[i : i + 2] for i in range(0, len(pieces), 2)], SEQ - 2, sep):
+        row = [cls, *body, sep] + [pad] * (SEQ - len(body) - 2)
+        number = np.zeros(SEQ, np.int32)
+        for k, start in enumerate(starts):
+            number[1 + start : 1 + (starts[k + 1] if k + 1 < len(starts) else len(body))] = k + 1
+        rows.append(row)
+        index.append(number)
+    ids = np.asarray(rows, np.int32)
+    return {"input_word_ids": ids, "input_mask": (ids != pad).astype(np.int32), "sentence_index": np.stack(index)}
+
+
+def test_sentence_permutation_shuffles_whole_sentences_uniformly(packed_sentences):
+    ids, index = packed_sentences["input_word_ids"], packed_sentences["sentence_index"]
+    out = permute_sentences(tf.constant(ids), tf.constant(index), tf.constant([3, 4]))
+    new, source = out["input_word_ids"].numpy(), out["source_positions"].numpy()
+    counts = index.max(axis=1)
+    for row in range(len(ids)):
+        np.testing.assert_array_equal(new[row], ids[row][source[row]])
+        inside = index[row] > 0
+        np.testing.assert_array_equal(new[row][~inside], ids[row][~inside])  # [CLS], last [SEP], padding stay
+        moved = index[row][source[row]][inside]  # sentence numbers in their new order
+        runs = [moved[0]] + [b for a, b in itertools.pairwise(moved) if b != a]
+        assert sorted(runs) == list(range(1, counts[row] + 1))  # every sentence once, in one piece
+        for k in runs:  # each keeps its own token order
+            np.testing.assert_array_equal(new[row][index[row][source[row]] == k], ids[row][index[row] == k])
+    orders = {2: [], 3: []}  # the orders ten seeds draw for the rows of two and three sentences
+    for seed in range(10):
+        drawn = permute_sentences(tf.constant(ids), tf.constant(index), tf.constant([seed, 0]))
+        moved = np.take_along_axis(index, drawn["source_positions"].numpy(), axis=1)
+        for row in np.nonzero((counts == 2) | (counts == 3))[0]:
+            numbers = moved[row][moved[row] > 0]
+            orders[int(counts[row])].append(tuple(numbers[np.r_[True, numbers[1:] != numbers[:-1]]]))
+    assert len(orders[2]) > 3000 and len(orders[3]) > 2000
+    assert abs(np.mean([o == (2, 1) for o in orders[2]]) - 0.5) < 0.03
+    for order in itertools.permutations((1, 2, 3)):
+        assert abs(np.mean([o == order for o in orders[3]]) - 1 / 6) < 0.03, order
+    again = permute_sentences(tf.constant(ids), tf.constant(index), tf.constant([3, 5]))["input_word_ids"].numpy()
+    assert (again != new).any(axis=1)[counts >= 3].mean() > 0.6  # a new seed draws new orders
+    share = permute_sentences(
+        tf.constant(ids[10:30]), tf.constant(index[10:30]), tf.constant([3, 4]), offset=10, total=len(ids)
+    )
+    np.testing.assert_array_equal(share["input_word_ids"].numpy(), new[10:30])
+
+
+def test_permuted_infilling_targets_the_original_row(corpus, packed_sentences):
+    from tfhub_kit.train.data import infilling_features
+
+    spec, _ = corpus
+    special = spec.special_ids()
+    options = {
+        "mask_ratio": 0.3,
+        "poisson_lambda": 3.0,
+        "permute_sentences": True,
+        "padding_id": special["padding_id"],
+        "mask_id": special["mask_id"],
+        "decoder_start_id": special["end_of_segment_id"],
+    }
+    rows = {k: tf.constant(v[:512]) for k, v in packed_sentences.items()}
+    out = {k: v.numpy() for k, v in infilling_features(rows, tf.constant([1, 2], tf.int64), options).items()}
+    ids = packed_sentences["input_word_ids"][:512]
+    np.testing.assert_array_equal(out["labels"], ids)
+    plain = {
+        k: v.numpy()
+        for k, v in infilling_features(
+            rows, tf.constant([1, 2], tf.int64), {**options, "permute_sentences": False}
+        ).items()
+    }
+    several = packed_sentences["sentence_index"][:512].max(axis=1) >= 2
+    hidden = (special["mask_id"], special["padding_id"])
+    seen = [[t for t in row if t not in hidden] for row in out["encoder_token_ids"]]
+    differs = [a != [t for t in b if t not in hidden] for a, b in zip(seen, plain["encoder_token_ids"])]
+    assert np.mean(np.asarray(differs)[several]) > 0.4  # the encoder sees shuffled sentences
+    for row in range(len(ids)):  # in_span marks, in the original row, the tokens the encoder did not see
+        kept = ids[row][(out["label_weights"][row] > 0) & ~out["in_span"][row]]
+        assert sorted(kept) == sorted(seen[row])
+    assert abs(out["in_span"].sum() / (out["label_weights"].sum() - 2 * len(ids)) - 0.3) < 0.02

@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
-from helpers import tiny_hf_checkpoint
+from helpers import kill_after_first_checkpoint, load_weights, tiny_hf_checkpoint, train_process, two_workers
 
 from tfhub_kit.cli import main
 from tfhub_kit.errors import RecipeError
@@ -298,64 +295,17 @@ def test_export_of_an_untrained_recipe_says_to_train_first(tmp_path, tiny_hf):
 
 # --- distribution ------------------------------------------------------------------------
 
-_TRAIN_SCRIPT = """
-import sys, numpy as np
-from tfhub_kit.train import train_recipe
-result = train_recipe(sys.argv[1], out_dir=sys.argv[2], progress=print)
-np.savez(sys.argv[3], **{k.replace("/", "."): v for k, v in result.network.weights_by_path().items()})
-"""
-
-
-def _train_process(recipe: Path, out: Path, weights: Path, **env: str) -> subprocess.Popen:
-    """`train_recipe` in a fresh process that saves the trained weights to `weights`."""
-    full = {k: v for k, v in os.environ.items() if k not in ("TF_USE_LEGACY_KERAS", "KERAS_BACKEND", "TF_CONFIG")}
-    return subprocess.Popen(
-        [sys.executable, "-c", _TRAIN_SCRIPT, str(recipe), str(out), str(weights)],
-        env={**full, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def _weights(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path) as f:
-        return {k: f[k] for k in f.files}
-
 
 @pytest.mark.slow
 def test_two_workers_train_like_one_process(tmp_path, tiny_hf_no_dropout):
     multi = write_recipe(tmp_path / "multi", tiny_hf_no_dropout, strategy="multi_worker", steps=6)
     single = write_recipe(tmp_path / "single", tiny_hf_no_dropout, strategy="cpu", steps=6)
-    ports = _free_ports(2)
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    procs = [
-        _train_process(
-            multi,
-            tmp_path / f"out{index}",
-            tmp_path / f"w{index}.npz",
-            TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
-        )
-        for index in range(2)
-    ]
-    outputs = [p.communicate(timeout=600)[0] for p in procs]
-    for p, out in zip(procs, outputs):
-        assert p.returncode == 0, out[-3000:]
-    one_proc = _train_process(single, tmp_path / "one", tmp_path / "one.npz")
+    outputs = two_workers(multi, [tmp_path / "out0", tmp_path / "out1"], [tmp_path / "w0.npz", tmp_path / "w1.npz"])
+    one_proc = train_process(single, tmp_path / "one", tmp_path / "one.npz")
     out = one_proc.communicate(timeout=600)[0]
     assert one_proc.returncode == 0, out[-3000:]
 
-    chief, worker, one = (_weights(tmp_path / f) for f in ("w0.npz", "w1.npz", "one.npz"))
+    chief, worker, one = (load_weights(tmp_path / f) for f in ("w0.npz", "w1.npz", "one.npz"))
     assert chief.keys() == worker.keys() == one.keys()
     for key in chief:
         np.testing.assert_array_equal(chief[key], worker[key], err_msg=key)
@@ -381,16 +331,8 @@ def _weights_untrained(tmp_path: Path, recipe: Path) -> dict[str, np.ndarray]:
 def test_a_run_killed_after_a_checkpoint_resumes_and_ends_as_if_uninterrupted(tmp_path, tiny_hf):
     recipe = write_recipe(tmp_path / "r", tiny_hf, steps=200, checkpoint_every=20, log_every=20)
     cmd = [str(Path(sys.executable).parent / "tfhub-kit"), "train", str(recipe)]
-    killed = subprocess.Popen(
-        [*cmd, "--out", str(tmp_path / "a")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
     ckpt_dir = tmp_path / "a" / "test" / "tiny_trained" / "runs"
-    deadline = time.time() + 300
-    while time.time() < deadline and not list(ckpt_dir.glob("*/ckpt/checkpoint")):
-        assert killed.poll() is None, "the run ended before its first checkpoint"
-        time.sleep(0.05)
-    killed.send_signal(signal.SIGKILL)
-    assert killed.wait() == -signal.SIGKILL
+    kill_after_first_checkpoint([*cmd, "--out", str(tmp_path / "a")], ckpt_dir)
     (run,) = ckpt_dir.iterdir()
     assert not (run / "train.json").exists()
 

@@ -307,10 +307,12 @@ class MlmObjective:
 class InfillingObjective:
     """BART's text infilling on the recipe's prepared `pretrain.corpus`: Poisson(`poisson_lambda`)
     spans, each replaced by one mask token, until `mask_ratio` of the tokens are covered; the
-    decoder reconstructs the original row (a new corruption every epoch)."""
+    decoder reconstructs the original row (a new corruption every epoch). `permute_sentences`
+    first shuffles the sentences of each row (BART's sentence permutation)."""
 
     mask_ratio: float = field(default=0.3, metadata={"check": "fraction"})
     poisson_lambda: float = field(default=3.0, metadata={"check": "weight"})
+    permute_sentences: bool = False
     weight: float = field(default=1.0, metadata={"check": "weight"})
     batch_size: int | None = field(default=None, metadata={"check": "positive"})
 
@@ -385,12 +387,18 @@ class CorpusSection:
     `packing`: `full_sentences` (RoBERTa: sentences packed across documents) or
     `segment_pairs` (ALBERT: `[CLS] a [SEP] b [SEP]`, two consecutive segments of one
     document, which sentence-order prediction needs).
+
+    `streaming`: training reads the shards as it goes (each input pipeline its own shards,
+    interleaved, through a seeded `shuffle_buffer`) instead of loading every example into
+    memory first; for corpora larger than memory. Resume skips what the steps before it read.
     """
 
     files: tuple[TextFile, ...] = field(metadata={"check": "nonempty_list"})
     shards: int = field(default=4, metadata={"check": "positive"})
     held_out: float = field(default=0.01, metadata={"check": "fraction"})
     packing: Literal["full_sentences", "segment_pairs"] = "full_sentences"
+    streaming: bool = False
+    shuffle_buffer: int = field(default=10000, metadata={"check": "positive"})
 
 
 @dataclass(frozen=True)

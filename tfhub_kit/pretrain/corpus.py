@@ -82,6 +82,7 @@ def prepare_corpus(
         "shards": corpus.shards,
         "held_out": corpus.held_out,
         "packing": corpus.packing,
+        "format": 2,  # 2: full-sentence examples record where each sentence starts
         "tokenizer": {**spec.describe(), "vocab_sha256": sha256_file(spec.vocab_file)},
         "special_ids": {k: ids[k] for k in ("start_of_sequence_id", "end_of_segment_id", "padding_id")},
     }
@@ -113,7 +114,8 @@ def prepare_corpus(
         for k in ("documents", "sentences", "tokens", "train_examples", "heldout_examples")
     }
     manifest = {**settings, "files": entries, "totals": totals}
-    write_json_atomic(folder / MANIFEST, manifest)
+    if manifest != previous:  # an up-to-date corpus is left untouched (other workers may be reading it)
+        write_json_atomic(folder / MANIFEST, manifest)
     kept = {s["name"] for e in entries for s in e["shards"]}
     for stale in folder.glob("*.tfrecord"):
         if stale.name not in kept:
@@ -135,26 +137,69 @@ def corpus_dataset(folder: str | Path, split: str = "train", input_context: Any 
     manifest = _read_manifest(folder)
     if not manifest:
         raise FileNotFoundError(f"{folder / MANIFEST} not found: run `tfhub-kit data prepare` first")
-    length, pad = manifest["seq_length"], manifest["special_ids"]["padding_id"]
     names = sorted(str(folder / s["name"]) for e in manifest["files"] for s in e["shards"] if s["split"] == split)
     files = tf.data.Dataset.from_tensor_slices(names)
     if input_context is not None and input_context.num_input_pipelines > 1:
         files = files.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     records = files.interleave(tf.data.TFRecordDataset, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return records.map(_parser(manifest), num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _parser(manifest: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
+    """A serialized example -> {"input_word_ids", "input_mask"} plus `first_length` (segment
+    pairs) or `sentence_index` (full sentences: 1, 2, ... for each sentence's tokens, 0 for
+    `[CLS]`, the final `[SEP]` and padding), all fixed shapes."""
+    import tensorflow as tf
+
+    length, pad = manifest["seq_length"], manifest["special_ids"]["padding_id"]
     feature = {"input_word_ids": tf.io.FixedLenFeature([length], tf.int64)}
     pairs = manifest["packing"] == "segment_pairs"
     if pairs:
         feature["first_length"] = tf.io.FixedLenFeature([], tf.int64)
+    else:
+        feature["sentence_starts"] = tf.io.VarLenFeature(tf.int64)
 
     def parse(record: Any) -> dict[str, Any]:
         example = tf.io.parse_single_example(record, feature)
         ids = tf.cast(example["input_word_ids"], tf.int32)
-        out = {"input_word_ids": ids, "input_mask": tf.cast(tf.not_equal(ids, pad), tf.int32)}
+        mask = tf.cast(tf.not_equal(ids, pad), tf.int32)
+        out = {"input_word_ids": ids, "input_mask": mask}
         if pairs:
             out["first_length"] = tf.cast(example["first_length"], tf.int32)
+        else:
+            starts = tf.cast(example["sentence_starts"].values, tf.int32)
+            marks = tf.scatter_nd(starts[:, None], tf.ones_like(starts), [length])
+            position = tf.range(length)
+            body = (position >= 1) & (position < tf.reduce_sum(mask) - 1)
+            out["sentence_index"] = tf.where(body, tf.cumsum(marks), 0)
         return out
 
-    return records.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    return parse
+
+
+def training_stream(folder: str | Path, *, seed: int, shuffle_buffer: int, input_context: Any = None) -> Any:
+    """The training examples as an endless, seeded stream (`pretrain.corpus.streaming`): each
+    input pipeline takes its own shards (every `num_input_pipelines`-th), reads them in a
+    seeded order per epoch, interleaved, through a seeded shuffle buffer. The order is a
+    function of (seed, shards, pipeline) alone, so a resumed run skips to where it was."""
+    import tensorflow as tf
+
+    folder = Path(folder)
+    manifest = _read_manifest(folder)
+    names = sorted(str(folder / s["name"]) for e in manifest["files"] for s in e["shards"] if s["split"] == "train")
+    pipelines = input_context.num_input_pipelines if input_context is not None else 1
+    mine = names[input_context.input_pipeline_id :: pipelines] if input_context is not None else names
+    if not mine:
+        raise ValueError(
+            f"{folder / MANIFEST}: {len(names)} training shards cannot feed {pipelines} input pipelines "
+            "(one worker each); streaming needs at least one shard per worker"
+        )
+    files = tf.data.Dataset.from_tensor_slices(mine).shuffle(len(mine), seed=seed, reshuffle_each_iteration=True)
+    records = files.interleave(
+        tf.data.TFRecordDataset, cycle_length=min(len(mine), 4), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    records = records.shuffle(shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True).repeat()
+    return records.map(_parser(manifest), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 def read_documents(path: Path, fmt: str, max_rows: int | None = None) -> list[list[str]]:
@@ -171,22 +216,28 @@ def read_documents(path: Path, fmt: str, max_rows: int | None = None) -> list[li
     return [d for d in documents if d]
 
 
-def pack_full_sentences(documents: list[list[np.ndarray]], capacity: int, sep_id: int) -> Iterator[list[int]]:
+def pack_full_sentences(
+    documents: list[list[np.ndarray]], capacity: int, sep_id: int
+) -> Iterator[tuple[list[int], list[int]]]:
     """Example bodies of at most `capacity` ids: whole sentences while they fit, an extra
-    `sep_id` between documents; a sentence longer than `capacity` is cut to it."""
+    `sep_id` between documents (ending the sentence before it); a sentence longer than
+    `capacity` is cut to it. Yields (body, where each sentence starts in the body)."""
     body: list[int] = []
+    starts: list[int] = []
     for document in documents:
         new_document = bool(body)
         for sentence in document:
-            piece = list(sentence[:capacity])
+            piece = [int(x) for x in sentence[:capacity]]
             glue = [sep_id] if new_document and body else []
             if body and len(body) + len(glue) + len(piece) > capacity:
-                yield body
-                body, glue = [], []
-            body += glue + piece
+                yield body, starts
+                body, starts, glue = [], [], []
+            body += glue
+            starts.append(len(body))
+            body += piece
             new_document = False
     if body:
-        yield body
+        yield body, starts
 
 
 def pack_segment_pairs(
@@ -278,9 +329,10 @@ def _prepare_file(
             starts = word_starts(spec.vocab(), spec.family, spec.suffix_indicator)
             seed = int(key, 16) % (1 << 32) + (split == "heldout")
             pairs = pack_segment_pairs(docs, length - 3, starts, seed)
-            examples = [([cls, *a, sep, *b, sep], len(a)) for a, b in pairs]
+            examples = [([cls, *a, sep, *b, sep], {"first_length": [len(a)]}) for a, b in pairs]
         else:
-            examples = [([cls, *body, sep], None) for body in pack_full_sentences(docs, length - 2, sep)]
+            packed = pack_full_sentences(docs, length - 2, sep)
+            examples = [([cls, *body, sep], {"sentence_starts": [1 + x for x in starts]}) for body, starts in packed]
         for index in range(count if examples else 0):
             name = f"{stem}.{split}-{index:05d}-of-{count:05d}.tfrecord"
             rows = examples[index::count]
@@ -302,7 +354,7 @@ def _prepare_file(
     return entry
 
 
-def _write_shard(path: Path, rows: list[tuple[list[int], int | None]], length: int, pad: int) -> None:
+def _write_shard(path: Path, rows: list[tuple[list[int], dict[str, list[int]]]], length: int, pad: int) -> None:
     import tensorflow as tf
 
     def ints(values: list[int]) -> Any:
@@ -310,10 +362,9 @@ def _write_shard(path: Path, rows: list[tuple[list[int], int | None]], length: i
 
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with tf.io.TFRecordWriter(str(tmp)) as writer:
-        for row, first_length in rows:
+        for row, extra in rows:
             feature = {"input_word_ids": ints(row + [pad] * (length - len(row)))}
-            if first_length is not None:
-                feature["first_length"] = ints([first_length])
+            feature |= {key: ints(values) for key, values in extra.items()}
             example = tf.train.Example(features=tf.train.Features(feature=feature))
             writer.write(example.SerializeToString())
     os.replace(tmp, path)

@@ -5,6 +5,8 @@
     # out["input_word_ids"] (masked), out["masked_lm_positions"], out["masked_lm_ids"],
     # out["masked_lm_weights"]
     pairs = sentence_order(input_word_ids, input_mask, first_length, seed)   # ALBERT's SOP
+    spans = text_infilling(ids, mask, seed, config=InfillingConfig(), mask_id=..., pad_id=...)  # BART
+    shuffled = permute_sentences(ids, sentence_index, seed)   # BART's sentence permutation
 
 Fixed shapes in, fixed shapes out (`[batch, seq_length]`, `[batch, max_predictions]`) and
 stateless random ops keyed by a seed tensor: the step compiles under XLA (TPU-ready) and the
@@ -191,6 +193,34 @@ def sentence_order(
         "input_word_ids": tf.cast(out_ids, input_word_ids.dtype),
         "input_type_ids": type_ids,
         "sentence_order_label": tf.cast(swap, tf.int32),
+    }
+
+
+def permute_sentences(
+    input_word_ids: Any, sentence_index: Any, seed: Any, *, offset: Any = 0, total: Any = None
+) -> dict[str, Any]:
+    """BART's sentence permutation on packed rows: the sentences of each row (numbered 1, 2,
+    ... in `sentence_index`, 0 outside them) are put in a uniformly random order, each kept
+    whole; `[CLS]`, the final `[SEP]` and the padding stay where they are. Returns
+    `input_word_ids` (permuted) and `source_positions` (where each token came from).
+    `offset`/`total` draw a share of a global batch as `MlmMasker` does."""
+    ids = tf.cast(input_word_ids, tf.int32)
+    sentence = tf.cast(sentence_index, tf.int32)
+    batch, length = tf.shape(ids)[0], tf.shape(ids)[1]
+    total = batch if total is None else total
+    keys = _uniform([total, length + 1], seed)[offset : offset + batch]  # one per sentence number
+    rank = tf.argsort(tf.argsort(keys, axis=1, stable=True), axis=1, stable=True)
+    position = tf.range(length)[None, :]
+    span = length + 1
+    score = tf.where(  # before: [CLS]; then sentences by their random rank; then the rest
+        sentence > 0,
+        1 + tf.gather(rank, sentence, batch_dims=1) * span + position,
+        tf.where(position == 0, 0, span * span + position),
+    )
+    source = tf.argsort(score, axis=1, stable=True)
+    return {
+        "input_word_ids": tf.cast(tf.gather(ids, source, batch_dims=1), input_word_ids.dtype),
+        "source_positions": source,
     }
 
 

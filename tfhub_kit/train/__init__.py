@@ -123,7 +123,7 @@ def train_in_strategy(
         teacher=_teacher_fn(
             recipe, ModelLayout.for_recipe(out_dir, recipe).cache, pooling=pooling, normalize=normalize, progress=say
         ),
-        corpus=lambda: _prepared_corpus(recipe, out_dir, say),
+        corpus=lambda: _prepared_corpus(recipe, out_dir, say, strategy, chief),
         progress=say,
     )
     total_steps = train.steps or _epoch_steps(tasks, train.epochs or 1.0)
@@ -413,7 +413,7 @@ def _heldout_infilling(recipe: Recipe, trainer: Any, task: Any) -> Callable[[], 
     from tfhub_kit.train.data import infilling_features
 
     batches = [
-        infilling_features(b["input_word_ids"], tf.constant([-1, i], tf.int64), task.options)
+        infilling_features(b, tf.constant([-1, i], tf.int64), task.options)
         for i, b in enumerate(corpus_dataset(task.options["corpus"], "heldout").batch(64))
     ]
     if not batches:
@@ -437,7 +437,13 @@ def _heldout_infilling(recipe: Recipe, trainer: Any, task: Any) -> Callable[[], 
     return accuracy
 
 
-def _prepared_corpus(recipe: Recipe, out_dir: str | Path, progress: Progress) -> Path:
+def _prepared_corpus(recipe: Recipe, out_dir: str | Path, progress: Progress, strategy: Any, chief: bool) -> Path:
+    """The recipe's prepared corpus, prepared (or found up to date) by the chief first. The
+    other workers wait for it, then check it: on a shared file system they find it up to
+    date and write nothing; on their own disks they prepare their copy."""
     from tfhub_kit.pretrain.corpus import prepare_corpus
+    from tfhub_kit.train.strategy import barrier
 
-    return prepare_corpus(recipe, out_dir=out_dir, progress=progress).folder
+    folder = prepare_corpus(recipe, out_dir=out_dir, progress=progress).folder if chief else None
+    barrier(strategy)
+    return folder or prepare_corpus(recipe, out_dir=out_dir).folder

@@ -18,6 +18,7 @@ import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,18 @@ from tfhub_kit.recipe import Recipe, TextFile
 Progress = Callable[[str], None]
 TeacherFn = Callable[[int, str, list[str]], np.ndarray]
 """(objective index, teacher spec, sentences) -> the teacher's vectors of the sentences."""
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A prepared corpus read as it trains: its folder, training examples and shards, the
+    shuffle buffer, and the recipe file (for errors)."""
+
+    folder: Path
+    rows: int
+    shards: int
+    shuffle_buffer: int
+    recipe_file: Path
 
 
 @dataclass(frozen=True)
@@ -48,9 +61,14 @@ class Task:
     """Its index in the recipe's train.objectives (for error messages)."""
     masker: Any = None
     """For `mlm`: the `MlmMasker` applied to each batch in the input pipeline."""
+    stream: Stream | None = None
+    """For `mlm` / `infilling` with `pretrain.corpus.streaming`: the shards it reads (and no
+    `columns`)."""
 
     @property
     def rows(self) -> int:
+        if self.stream is not None:
+            return self.stream.rows
         return len(next(iter(self.columns.values())))
 
     def describe(self) -> dict[str, Any]:
@@ -173,13 +191,19 @@ def dataset_function(
             share = task.batch_size // ctx.num_input_pipelines
             per_replica = ctx.get_per_replica_batch_size(task.batch_size)
             first = ctx.input_pipeline_id * share
-            idx = batch_indices(task.rows, task.batch_size, seed + 1000 * t_index, start_step, stop_step)
-            mine = idx[:, first : first + share].reshape(-1)
-            ds = tf.data.Dataset.from_tensor_slices(mine).batch(per_replica, drop_remainder=True)
+            seed_t = seed + 1000 * t_index
+            if task.stream is not None:
+                ds = _streamed_rows(task.stream, ctx, seed_t, share, start_step, stop_step)
+                ds = ds.batch(per_replica, drop_remainder=True)
+            else:
+                idx = batch_indices(task.rows, task.batch_size, seed_t, start_step, stop_step)
+                mine = idx[:, first : first + share].reshape(-1)
+                ds = tf.data.Dataset.from_tensor_slices(mine).batch(per_replica, drop_remainder=True)
             if task.kind in ("mlm", "infilling"):
                 # batch i of this pipeline is replica share i % k of global step start + i // k
                 k = share // per_replica
-                seed_t = seed + 1000 * t_index
+                if task.stream is None:
+                    ds = ds.map(_gather_rows(task, per_replica), num_parallel_calls=tf.data.AUTOTUNE)
                 make_features = _masked_featurizer if task.kind == "mlm" else _infilling_featurizer
                 masked = make_features(task, per_replica, first, k, seed_t, start_step)
                 parts[task.name] = ds.enumerate().map(masked, num_parallel_calls=tf.data.AUTOTUNE)
@@ -214,25 +238,52 @@ def _featurizer(task: Task, preprocessor: Any, batch: int) -> Callable[[Any], di
     return featurize
 
 
+def _streamed_rows(stream: Stream, ctx: Any, seed: int, share: int, start_step: int, stop_step: int) -> Any:
+    """This pipeline's `share` rows of each global batch start..stop-1, read from its shards."""
+    from tfhub_kit.pretrain.corpus import training_stream
+
+    if stream.shards < ctx.num_input_pipelines:
+        raise RecipeError(
+            stream.recipe_file,
+            "pretrain.corpus.shards",
+            f"streaming gives each of the {ctx.num_input_pipelines} workers its own shards",
+            allowed=f"at least {ctx.num_input_pipelines} shards",
+            value=stream.shards,
+        )
+    rows = training_stream(stream.folder, seed=seed, shuffle_buffer=stream.shuffle_buffer, input_context=ctx)
+    return rows.skip(start_step * share).take((stop_step - start_step) * share)
+
+
+def _gather_rows(task: Task, batch: int) -> Callable[[Any], dict[str, Any]]:
+    """Row indices -> the rows of the task's in-memory columns, fixed shapes."""
+    import tensorflow as tf
+
+    columns = {k: tf.constant(v) for k, v in task.columns.items()}
+
+    def gather(rows: Any) -> dict[str, Any]:
+        return {k: tf.ensure_shape(tf.gather(c, rows), [batch, *c.shape[1:]]) for k, c in columns.items()}
+
+    return gather
+
+
 def _masked_featurizer(
     task: Task, batch: int, first: int, k: int, seed: int, start_step: int
 ) -> Callable[[Any, Any], dict[str, Any]]:
-    """Prepared ids -> the encoder inputs with a fresh mask for each step (dynamic masking)
-    plus `masked_lm_positions`, `masked_lm_ids`, `masked_lm_weights`."""
+    """Batches of prepared rows -> the encoder inputs with a fresh mask for each step
+    (dynamic masking) plus `masked_lm_positions`, `masked_lm_ids`, `masked_lm_weights`."""
     import tensorflow as tf
 
-    column = tf.constant(task.columns["input_word_ids"])
-    first_length = tf.constant(task.columns["first_length"]) if task.options.get("sentence_order") else None
+    order = bool(task.options.get("sentence_order"))
     pad = task.options["padding_id"]
 
-    def featurize(i: Any, rows: Any) -> dict[str, Any]:
-        ids = tf.ensure_shape(tf.gather(column, rows), [batch, column.shape[1]])
+    def featurize(i: Any, rows: dict[str, Any]) -> dict[str, Any]:
+        ids = rows["input_word_ids"]
         step = tf.cast(start_step, tf.int64) + i // k
         return mlm_features(
             task.masker,
             ids,
             tf.cast(tf.not_equal(ids, pad), tf.int32),
-            tf.gather(first_length, rows) if first_length is not None else None,
+            rows["first_length"] if order else None,
             mask_seed=tf.stack([tf.constant(seed, tf.int64), step]),
             order_seed=tf.stack([tf.constant(seed + 1, tf.int64), step]),
             offset=first + tf.cast(i % k, tf.int32) * batch,
@@ -269,37 +320,47 @@ def mlm_features(
 def _infilling_featurizer(
     task: Task, batch: int, first: int, k: int, seed: int, start_step: int
 ) -> Callable[[Any, Any], dict[str, Any]]:
-    """Prepared ids -> BART's inputs with a fresh corruption for each step: the corrupted
+    """Batches of prepared rows -> BART's inputs with a fresh corruption for each step: the corrupted
     rows for the encoder, the original rows shifted right (after a start token) for the
     decoder, and the original rows as labels."""
     import tensorflow as tf
 
-    column = tf.constant(task.columns["input_word_ids"])
     options = task.options
 
-    def featurize(i: Any, rows: Any) -> dict[str, Any]:
-        ids = tf.ensure_shape(tf.gather(column, rows), [batch, column.shape[1]])
+    def featurize(i: Any, rows: dict[str, Any]) -> dict[str, Any]:
         step = tf.cast(start_step, tf.int64) + i // k
         offset = first + tf.cast(i % k, tf.int32) * batch
         return infilling_features(
-            ids, tf.stack([tf.constant(seed, tf.int64), step]), options, offset=offset, total=task.batch_size
+            rows, tf.stack([tf.constant(seed, tf.int64), step]), options, offset=offset, total=task.batch_size
         )
 
     return featurize
 
 
-def infilling_features(ids: Any, seed: Any, options: dict[str, Any], *, offset: Any = 0, total: Any = None) -> Any:
-    """BART's training inputs from packed rows (see `_infilling_featurizer`)."""
+def infilling_features(
+    rows: dict[str, Any], seed: Any, options: dict[str, Any], *, offset: Any = 0, total: Any = None
+) -> Any:
+    """BART's training inputs from a batch of packed rows (see `_infilling_featurizer`): with
+    `permute_sentences` each row's sentences are shuffled first, then spans are masked; the
+    decoder's target is always the original row. `in_span` marks the target tokens that the
+    encoder saw masked."""
     import tensorflow as tf
 
-    from tfhub_kit.pretrain.masking import InfillingConfig, text_infilling
+    from tfhub_kit.pretrain.masking import InfillingConfig, permute_sentences, text_infilling
 
+    ids = rows["input_word_ids"]
     pad = options["padding_id"]
     mask = tf.cast(tf.not_equal(ids, pad), tf.int32)
+    corrupt, back = ids, None
+    if options.get("permute_sentences"):
+        order_seed = tf.random.experimental.stateless_fold_in(seed, 1)
+        shuffled = permute_sentences(ids, rows["sentence_index"], order_seed, offset=offset, total=total)
+        corrupt, back = shuffled["input_word_ids"], tf.argsort(shuffled["source_positions"], axis=1)
     config = InfillingConfig(mask_ratio=options["mask_ratio"], poisson_lambda=options["poisson_lambda"])
     out = text_infilling(
-        ids, mask, seed, config=config, mask_id=options["mask_id"], pad_id=pad, offset=offset, total=total
+        corrupt, mask, seed, config=config, mask_id=options["mask_id"], pad_id=pad, offset=offset, total=total
     )
+    in_span = out["target_in_span"] if back is None else tf.gather(out["target_in_span"], back, batch_dims=1)
     start = tf.fill([tf.shape(ids)[0], 1], tf.constant(options["decoder_start_id"], ids.dtype))
     return {
         "encoder_token_ids": out["encoder_token_ids"],
@@ -308,14 +369,13 @@ def infilling_features(ids: Any, seed: Any, options: dict[str, Any], *, offset: 
         "decoder_padding_mask": tf.concat([tf.ones_like(mask[:, :1]), mask[:, :-1]], axis=1),
         "labels": ids,
         "label_weights": tf.cast(mask, tf.float32),
-        "in_span": out["target_in_span"],
+        "in_span": in_span,
     }
 
 
 def _infilling_task(recipe: Recipe, obj: Any, batch: int, index: int, corpus: Any) -> Task:
     """The prepared corpus's training examples and the corruption settings."""
     from tfhub_kit.networks import inspect_source
-    from tfhub_kit.pretrain.corpus import corpus_dataset
 
     source = inspect_source(recipe)
     if source.architecture.model_type != "bart":
@@ -327,34 +387,29 @@ def _infilling_task(recipe: Recipe, obj: Any, batch: int, index: int, corpus: An
             value=source.architecture.model_type,
         )
     folder = corpus()
-    examples = list(corpus_dataset(folder, "train").as_numpy_iterator())
+    columns, stream, files = _prepared_rows(recipe, folder, ("sentence_index",) if obj.permute_sentences else ())
     ids = source.tokenizer.special_ids()
     options = {
         "mask_ratio": obj.mask_ratio,
         "poisson_lambda": obj.poisson_lambda,
+        "permute_sentences": obj.permute_sentences,
         "padding_id": ids["padding_id"],
         "mask_id": ids["mask_id"],
         "decoder_start_id": ids["end_of_segment_id"],  # BART starts decoding after </s>
         "corpus": str(folder),
+        "streaming": stream is not None,
     }
-    manifest = json.loads((folder / "corpus.json").read_text())
-    files = {e["path"]: e["sha256"] for e in manifest["files"]}
-    columns = {"input_word_ids": np.stack([ex["input_word_ids"] for ex in examples]).astype(np.int32)}
-    return Task("infilling", "infilling", columns, batch, obj.weight, options, files, index)
+    return Task("infilling", "infilling", columns, batch, obj.weight, options, files, index, stream=stream)
 
 
 def _mlm_task(recipe: Recipe, obj: Any, batch: int, index: int, corpus: Any) -> Task:
     """The prepared corpus's training examples and a masker for the source's vocabulary."""
     from tfhub_kit.networks import inspect_source
-    from tfhub_kit.pretrain.corpus import corpus_dataset
     from tfhub_kit.pretrain.masking import MlmConfig, MlmMasker
 
     assert recipe.pretrain is not None and corpus is not None  # load_recipe checked the pretrain section
     folder = corpus()
-    examples = list(corpus_dataset(folder, "train").as_numpy_iterator())
-    columns = {"input_word_ids": np.stack([ex["input_word_ids"] for ex in examples]).astype(np.int32)}
-    if obj.sentence_order:
-        columns["first_length"] = np.array([ex["first_length"] for ex in examples], np.int32)
+    columns, stream, files = _prepared_rows(recipe, folder, ("first_length",) if obj.sentence_order else ())
     spec = inspect_source(recipe).tokenizer
     masker = MlmMasker.for_tokenizer(
         MlmConfig(
@@ -366,7 +421,6 @@ def _mlm_task(recipe: Recipe, obj: Any, batch: int, index: int, corpus: Any) -> 
         ),
         spec,
     )
-    manifest = json.loads((folder / "corpus.json").read_text())
     options = {
         "whole_word": obj.whole_word,
         "sentence_order": obj.sentence_order,
@@ -374,9 +428,30 @@ def _mlm_task(recipe: Recipe, obj: Any, batch: int, index: int, corpus: Any) -> 
         "max_predictions": obj.max_predictions,
         "padding_id": spec.special_ids()["padding_id"],
         "corpus": str(folder),
+        "streaming": stream is not None,
     }
+    return Task("mlm", "mlm", columns, batch, obj.weight, options, files, index, masker, stream)
+
+
+def _prepared_rows(
+    recipe: Recipe, folder: Path, extra: tuple[str, ...]
+) -> tuple[dict[str, np.ndarray], Stream | None, dict[str, str]]:
+    """The prepared corpus's training rows (`input_word_ids` and the `extra` features): in
+    memory as columns, or with `pretrain.corpus.streaming` a `Stream` of its shards; and its
+    files' hashes."""
+    from tfhub_kit.pretrain.corpus import corpus_dataset
+
+    assert recipe.pretrain is not None
+    settings = recipe.pretrain.corpus
+    manifest = json.loads((folder / "corpus.json").read_text())
     files = {e["path"]: e["sha256"] for e in manifest["files"]}
-    return Task("mlm", "mlm", columns, batch, obj.weight, options, files, index, masker)
+    if settings.streaming:
+        shards = sum(s["split"] == "train" for e in manifest["files"] for s in e["shards"])
+        rows = manifest["totals"]["train_examples"]
+        return {}, Stream(folder, rows, shards, settings.shuffle_buffer, recipe.file), files
+    examples = list(corpus_dataset(folder, "train").as_numpy_iterator())
+    columns = {key: np.stack([ex[key] for ex in examples]).astype(np.int32) for key in ("input_word_ids", *extra)}
+    return columns, None, files
 
 
 def _read_text(recipe: Recipe, item: TextFile, files: dict[str, str]) -> list[str]:

@@ -89,10 +89,27 @@ def check_batch_sizes(recipe: Recipe, replicas: int) -> None:
 def is_chief(strategy: Any) -> bool:
     """True on the one worker that writes checkpoints, logs and reports."""
     resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)():
+    if resolver is None or not in_multi_worker_mode(strategy):
         return True
     task_type, task_id = resolver.task_type, resolver.task_id
     return task_type in (None, "chief") or (task_type == "worker" and task_id == 0 and not _has_chief(resolver))
+
+
+def in_multi_worker_mode(strategy: Any) -> bool:
+    return bool(getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)())
+
+
+def barrier(strategy: Any) -> None:
+    """Wait until every worker reaches this point (an all-reduce; a no-op in one process)."""
+    if not in_multi_worker_mode(strategy):
+        return
+    import tensorflow as tf
+
+    @tf.function
+    def meet() -> Any:
+        return strategy.run(lambda: tf.distribute.get_replica_context().all_reduce("sum", tf.constant(1.0)))
+
+    meet()
 
 
 def _has_chief(resolver: Any) -> bool:
