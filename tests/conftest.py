@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -99,19 +102,53 @@ def use_sp_model() -> Path:
     return Path(spec.origin).parent / "resources" / "sp.model"
 
 
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
+    """A folder that `build` fills once per test run, shared by the xdist workers: the first
+    worker to ask builds it under a lock while the others wait, then all read it. Only for
+    what the tests read and never change."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the run's folder, above each worker's own
+    folder = base / name
+    with open(base / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / ".built").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (folder / ".built").write_text("")
+    return folder
+
+
 @pytest.fixture(scope="session")
 def families(tmp_path_factory, use_sp_model):
     """Tiny XLM-R (USE's real 128k SentencePiece model), ALBERT (SentencePiece trained here),
-    RoBERTa and BART (byte-level BPE trained here) checkpoints, exported once:
+    RoBERTa and BART (byte-level BPE trained here) checkpoints, exported once per run:
     kind -> (recipe dir, PyTorch model, HF tokenizer, build layout)."""
+    import transformers
+
+    from tfhub_kit.layout import BuildLayout
+
+    folder = built_once(tmp_path_factory, "families", lambda f: _build_families(f, use_sp_model))
+    built = {}
+    for kind in FAMILY_KINDS:
+        root = folder / kind.replace("-", "_")
+        model = transformers.AutoModel.from_pretrained(root / "hf").eval()
+        tokenizer = transformers.AutoTokenizer.from_pretrained(root / "hf")
+        layout = BuildLayout.for_handle(root / "build", "test", f"tiny_{kind.replace('-', '_')}", 1)
+        built[kind] = (root, model, tokenizer, layout)
+    return built
+
+
+def _build_families(folder: Path, use_sp_model: Path) -> None:
     import yaml
     from helpers import tiny_family_checkpoint, tokenizer_corpus, train_sentencepiece
 
     from tfhub_kit.export import export_recipe
 
-    built = {}
     for kind in FAMILY_KINDS:
-        root = tmp_path_factory.mktemp(kind.replace("-", "_"))
+        root = folder / kind.replace("-", "_")
+        root.mkdir()
         sp_file = None
         if kind == "xlm-roberta":
             sp_file = use_sp_model
@@ -123,7 +160,7 @@ def families(tmp_path_factory, use_sp_model):
         config = {"albert": {"hidden_act": "gelu"}, "bart": {}, "roberta": {"layer_norm_eps": 1e-5}}.get(
             kind, {"layer_norm_eps": 1e-3}
         )
-        model, tokenizer = tiny_family_checkpoint(kind, root / "hf", sp_file, **config)
+        tiny_family_checkpoint(kind, root / "hf", sp_file, **config)
         recipe = {
             "model": {
                 "publisher": "test",
@@ -140,6 +177,4 @@ def families(tmp_path_factory, use_sp_model):
             },
         }
         (root / "recipe.yaml").write_text(yaml.safe_dump(recipe))
-        layout = export_recipe(root, out_dir=root / "build").layout
-        built[kind] = (root, model, tokenizer, layout)
-    return built
+        export_recipe(root, out_dir=root / "build")

@@ -170,14 +170,15 @@ def test_data_prepare_command(corpus_recipe, tmp_path):
 
 
 def test_the_training_stream_is_seeded_endless_and_each_worker_reads_its_own_shards(corpus_recipe, tmp_path):
-    from tfhub_kit.pretrain.corpus import training_stream
+    from tfhub_kit.pretrain.corpus import parse_examples, training_stream
 
     prepared = prepare_corpus(corpus_recipe, out_dir=tmp_path / "build")
     rows = prepared.manifest["totals"]["train_examples"]
 
     def read(n, seed=7, ctx=None):
-        ds = training_stream(prepared.folder, seed=seed, shuffle_buffer=8, input_context=ctx)
-        return [tuple(r["input_word_ids"].numpy()) for r in ds.take(n)]
+        ds = training_stream(prepared.folder, seed=seed, shuffle_buffer=8, input_context=ctx).take(n).batch(5)
+        parsed = ds.map(lambda records: parse_examples(records, prepared.manifest)).unbatch()
+        return [tuple(r["input_word_ids"].numpy()) for r in parsed]
 
     everything = sorted(tuple(r["input_word_ids"].numpy()) for r in corpus_dataset(prepared.folder))
     three_epochs = read(3 * rows)

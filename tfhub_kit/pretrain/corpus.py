@@ -142,46 +142,16 @@ def corpus_dataset(folder: str | Path, split: str = "train", input_context: Any 
     if input_context is not None and input_context.num_input_pipelines > 1:
         files = files.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     records = files.interleave(tf.data.TFRecordDataset, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return records.map(_parser(manifest), num_parallel_calls=tf.data.AUTOTUNE)
-
-
-def _parser(manifest: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
-    """A serialized example -> {"input_word_ids", "input_mask"} plus `first_length` (segment
-    pairs) or `sentence_index` (full sentences: 1, 2, ... for each sentence's tokens, 0 for
-    `[CLS]`, the final `[SEP]` and padding), all fixed shapes."""
-    import tensorflow as tf
-
-    length, pad = manifest["seq_length"], manifest["special_ids"]["padding_id"]
-    feature = {"input_word_ids": tf.io.FixedLenFeature([length], tf.int64)}
-    pairs = manifest["packing"] == "segment_pairs"
-    if pairs:
-        feature["first_length"] = tf.io.FixedLenFeature([], tf.int64)
-    else:
-        feature["sentence_starts"] = tf.io.VarLenFeature(tf.int64)
-
-    def parse(record: Any) -> dict[str, Any]:
-        example = tf.io.parse_single_example(record, feature)
-        ids = tf.cast(example["input_word_ids"], tf.int32)
-        mask = tf.cast(tf.not_equal(ids, pad), tf.int32)
-        out = {"input_word_ids": ids, "input_mask": mask}
-        if pairs:
-            out["first_length"] = tf.cast(example["first_length"], tf.int32)
-        else:
-            starts = tf.cast(example["sentence_starts"].values, tf.int32)
-            marks = tf.scatter_nd(starts[:, None], tf.ones_like(starts), [length])
-            position = tf.range(length)
-            body = (position >= 1) & (position < tf.reduce_sum(mask) - 1)
-            out["sentence_index"] = tf.where(body, tf.cumsum(marks), 0)
-        return out
-
-    return parse
+    records = records.batch(256).map(lambda batch: parse_examples(batch, manifest), num_parallel_calls=tf.data.AUTOTUNE)
+    return records.unbatch()
 
 
 def training_stream(folder: str | Path, *, seed: int, shuffle_buffer: int, input_context: Any = None) -> Any:
-    """The training examples as an endless, seeded stream (`pretrain.corpus.streaming`): each
-    input pipeline takes its own shards (every `num_input_pipelines`-th), reads them in a
-    seeded order per epoch, interleaved, through a seeded shuffle buffer. The order is a
-    function of (seed, shards, pipeline) alone, so a resumed run skips to where it was."""
+    """The training examples, serialized, as an endless seeded stream
+    (`pretrain.corpus.streaming`; batch them, then `parse_examples`): each input pipeline
+    takes its own shards (every `num_input_pipelines`-th), reads them in a seeded order per
+    epoch, interleaved, through a seeded shuffle buffer. The order is a function of (seed,
+    shards, pipeline) alone, so a resumed run skips to where it was."""
     import tensorflow as tf
 
     folder = Path(folder)
@@ -198,8 +168,37 @@ def training_stream(folder: str | Path, *, seed: int, shuffle_buffer: int, input
     records = files.interleave(
         tf.data.TFRecordDataset, cycle_length=min(len(mine), 4), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
-    records = records.shuffle(shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True).repeat()
-    return records.map(_parser(manifest), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return records.shuffle(shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True).repeat()
+
+
+def parse_examples(records: Any, manifest: dict[str, Any]) -> dict[str, Any]:
+    """A batch of serialized examples -> {"input_word_ids", "input_mask"} [batch, seq_length]
+    plus `first_length` [batch] (segment pairs) or `sentence_index` [batch, seq_length]
+    (full sentences: 1, 2, ... for each sentence's tokens, 0 for `[CLS]`, the final `[SEP]`
+    and padding), all int32."""
+    import tensorflow as tf
+
+    length, pad = manifest["seq_length"], manifest["special_ids"]["padding_id"]
+    feature = {"input_word_ids": tf.io.FixedLenFeature([length], tf.int64)}
+    pairs = manifest["packing"] == "segment_pairs"
+    if pairs:
+        feature["first_length"] = tf.io.FixedLenFeature([], tf.int64)
+    else:
+        feature["sentence_starts"] = tf.io.VarLenFeature(tf.int64)
+    example = tf.io.parse_example(records, feature)
+    ids = tf.cast(example["input_word_ids"], tf.int32)
+    mask = tf.cast(tf.not_equal(ids, pad), tf.int32)
+    out = {"input_word_ids": ids, "input_mask": mask}
+    if pairs:
+        out["first_length"] = tf.cast(example["first_length"], tf.int32)
+    else:
+        starts = example["sentence_starts"]
+        at = tf.stack([starts.indices[:, 0], starts.values], axis=1)
+        marks = tf.scatter_nd(at, tf.ones_like(starts.values, tf.int32), tf.cast(tf.shape(ids), tf.int64))
+        position = tf.range(length)[None, :]
+        body = (position >= 1) & (position < tf.reduce_sum(mask, axis=1, keepdims=True) - 1)
+        out["sentence_index"] = tf.ensure_shape(tf.where(body, tf.cumsum(marks, axis=1), 0), [None, length])
+    return out
 
 
 def read_documents(path: Path, fmt: str, max_rows: int | None = None) -> list[list[str]]:

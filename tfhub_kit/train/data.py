@@ -193,8 +193,7 @@ def dataset_function(
             first = ctx.input_pipeline_id * share
             seed_t = seed + 1000 * t_index
             if task.stream is not None:
-                ds = _streamed_rows(task.stream, ctx, seed_t, share, start_step, stop_step)
-                ds = ds.batch(per_replica, drop_remainder=True)
+                ds = _streamed_rows(task.stream, ctx, seed_t, share, start_step, stop_step, per_replica)
             else:
                 idx = batch_indices(task.rows, task.batch_size, seed_t, start_step, stop_step)
                 mine = idx[:, first : first + share].reshape(-1)
@@ -238,9 +237,12 @@ def _featurizer(task: Task, preprocessor: Any, batch: int) -> Callable[[Any], di
     return featurize
 
 
-def _streamed_rows(stream: Stream, ctx: Any, seed: int, share: int, start_step: int, stop_step: int) -> Any:
-    """This pipeline's `share` rows of each global batch start..stop-1, read from its shards."""
-    from tfhub_kit.pretrain.corpus import training_stream
+def _streamed_rows(stream: Stream, ctx: Any, seed: int, share: int, start_step: int, stop_step: int, batch: int) -> Any:
+    """This pipeline's `share` rows of each global batch start..stop-1, read from its shards,
+    in per-replica batches."""
+    import tensorflow as tf
+
+    from tfhub_kit.pretrain.corpus import parse_examples, training_stream
 
     if stream.shards < ctx.num_input_pipelines:
         raise RecipeError(
@@ -251,7 +253,9 @@ def _streamed_rows(stream: Stream, ctx: Any, seed: int, share: int, start_step: 
             value=stream.shards,
         )
     rows = training_stream(stream.folder, seed=seed, shuffle_buffer=stream.shuffle_buffer, input_context=ctx)
-    return rows.skip(start_step * share).take((stop_step - start_step) * share)
+    rows = rows.skip(start_step * share).take((stop_step - start_step) * share).batch(batch, drop_remainder=True)
+    manifest = json.loads((stream.folder / "corpus.json").read_text())
+    return rows.map(lambda records: parse_examples(records, manifest), num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def _gather_rows(task: Task, batch: int) -> Callable[[Any], dict[str, Any]]:
