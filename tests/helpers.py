@@ -358,3 +358,58 @@ def kill_after_first_checkpoint(cmd: list[str], runs: Path, timeout: float = 600
         time.sleep(0.05)
     killed.send_signal(signal.SIGKILL)
     assert killed.wait() == -signal.SIGKILL
+
+
+MLM_SEQ = 64
+
+
+def tiny_mlm_recipe(folder: Path, **train) -> Path:
+    """A tiny BERT from scratch (2 layers, 128 dims, the kit-learned 1,964-piece WordPiece
+    vocabulary of tests/data) pretrained with masked-LM on STS-B train sentences streamed
+    from two shards, 400 steps; `train` overrides the train section."""
+    import shutil
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    shutil.copy(root / "tests" / "data" / "stsb_wordpiece_2k.txt", folder / "vocab.txt")
+    recipe = {
+        "model": {"publisher": "test", "name": "tiny_mlm", "version": 1, "description": "Tiny."},
+        "source": {
+            "scratch": {
+                "vocab": "vocab.txt",
+                "hidden_dim": 128,
+                "num_layers": 2,
+                "num_heads": 2,
+                "intermediate_dim": 512,
+                "max_sequence_length": MLM_SEQ,
+                "dropout": 0.0,
+            }
+        },
+        "pretrain": {
+            "seq_length": MLM_SEQ,
+            "corpus": {
+                "files": [{"path": str(root / "data" / "stsb" / "stsb-en-train.csv"), "format": "stsb_csv"}],
+                "shards": 2,
+                "held_out": 0.02,
+                "streaming": True,  # read from the shards as it trains (the in-memory path: ALBERT, BART)
+                "shuffle_buffer": 1000,
+            },
+        },
+        "train": {
+            "strategy": "cpu",
+            "seq_length": MLM_SEQ,
+            "global_batch_size": 64,
+            "steps": 400,
+            "optimizer": {"learning_rate": 2e-3, "warmup_steps": 40},
+            "jit_compile": True,
+            "checkpoint_every": 200,
+            "eval_every": 200,
+            "objectives": [{"mlm": {"max_predictions": 12}}],
+            "select": "last",  # so the export equals the network the run ends with
+            **train,
+        },
+        "export": {"saved_models": ["encoder", "preprocess"], "seq_length": MLM_SEQ},
+    }
+    (folder / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    return folder

@@ -9,69 +9,21 @@ MiniLM's 30,522 pieces a model this small spends its few hundred steps on the ou
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import yaml
-from conftest import ROOT
-from helpers import kill_after_first_checkpoint, run_python
+from helpers import run_python, tiny_mlm_recipe
 
 from tfhub_kit.errors import RecipeError
-
-SEQ = 64
-
-
-def _recipe(folder, **train):
-    shutil.copy(ROOT / "tests" / "data" / "stsb_wordpiece_2k.txt", folder / "vocab.txt")
-    recipe = {
-        "model": {"publisher": "test", "name": "tiny_mlm", "version": 1, "description": "Tiny."},
-        "source": {
-            "scratch": {
-                "vocab": "vocab.txt",
-                "hidden_dim": 128,
-                "num_layers": 2,
-                "num_heads": 2,
-                "intermediate_dim": 512,
-                "max_sequence_length": SEQ,
-                "dropout": 0.0,
-            }
-        },
-        "pretrain": {
-            "seq_length": SEQ,
-            "corpus": {
-                "files": [{"path": str(ROOT / "data" / "stsb" / "stsb-en-train.csv"), "format": "stsb_csv"}],
-                "shards": 2,
-                "held_out": 0.02,
-                "streaming": True,  # read from the shards as it trains (the in-memory path: ALBERT, BART)
-                "shuffle_buffer": 1000,
-            },
-        },
-        "train": {
-            "strategy": "cpu",
-            "seq_length": SEQ,
-            "global_batch_size": 64,
-            "steps": 400,
-            "optimizer": {"learning_rate": 2e-3, "warmup_steps": 40},
-            "jit_compile": True,
-            "checkpoint_every": 200,
-            "eval_every": 200,
-            "objectives": [{"mlm": {"max_predictions": 12}}],
-            "select": "last",  # so the export equals the network the run ends with
-            **train,
-        },
-        "export": {"saved_models": ["encoder", "preprocess"], "seq_length": SEQ},
-    }
-    (folder / "recipe.yaml").write_text(yaml.safe_dump(recipe))
-    return folder
+from tfhub_kit.export import export_recipe
+from tfhub_kit.train import train_recipe
 
 
 @pytest.fixture(scope="module")
 def mlm_run(tmp_path_factory):
-    from tfhub_kit.train import train_recipe
-
-    folder = _recipe(tmp_path_factory.mktemp("mlm"))
+    folder = tiny_mlm_recipe(tmp_path_factory.mktemp("mlm"))
     lines = []
     result = train_recipe(folder, out_dir=folder / "build", progress=lines.append)
     return folder, result, lines
@@ -104,30 +56,9 @@ def test_the_run_records_the_corpus_and_its_hashes(mlm_run):
     assert task["rows"] == corpus["totals"]["train_examples"]
 
 
-@pytest.mark.slow
-def test_two_workers_pretrain_from_one_corpus_on_a_shared_disk(tmp_path):
-    """Two workers on loopback, one output folder: the chief prepares the corpus while the
-    other waits, then each streams its own shard; both end with the same weights."""
-    from helpers import load_weights, two_workers
-
-    folder = _recipe(tmp_path, strategy="multi_worker", steps=3, eval_every=None, checkpoint_every=3)
-    out = tmp_path / "build"
-    outputs = two_workers(folder, [out, out], [tmp_path / "w0.npz", tmp_path / "w1.npz"])
-    chief, worker = load_weights(tmp_path / "w0.npz"), load_weights(tmp_path / "w1.npz")
-    for key in chief:
-        np.testing.assert_array_equal(chief[key], worker[key], err_msg=key)
-    assert "tokenized" in outputs[0] and "step 3/3" in outputs[0]
-    assert "tokenized" not in outputs[1] and "step 3/3" not in outputs[1]  # only the chief reports
-    corpus = out / "test" / "tiny_mlm" / "corpus"
-    manifest = json.loads((corpus / "corpus.json").read_text())
-    shards = {s["name"] for e in manifest["files"] for s in e["shards"]}
-    assert {p.name for p in corpus.iterdir()} == shards | {"corpus.json"}  # nothing half-written or stale
-
-
 def test_mlm_without_a_pretrain_section_is_refused(tmp_path):
-    from tfhub_kit.train import train_recipe
 
-    folder = _recipe(tmp_path)
+    folder = tiny_mlm_recipe(tmp_path)
     recipe = yaml.safe_load((folder / "recipe.yaml").read_text())
     del recipe["pretrain"]
     (folder / "recipe.yaml").write_text(yaml.safe_dump(recipe))
@@ -138,7 +69,6 @@ def test_mlm_without_a_pretrain_section_is_refused(tmp_path):
 
 @pytest.fixture(scope="module")
 def mlm_export(mlm_run):
-    from tfhub_kit.export import export_recipe
 
     folder = mlm_run[0]
     return export_recipe(folder, out_dir=folder / "build").layout
@@ -213,60 +143,3 @@ def test_the_encoder_docs_describe_the_mlm_signature_and_pass_the_lint(mlm_expor
     assert lint_tree(tmp_path) == []
     encoder_page = next(text for name, text in pages.items() if name.endswith("/tiny_mlm/1.md"))
     assert "`encoder.mlm(inputs)`" in encoder_page and "[batch_size, num_predictions, 1,964]" in encoder_page
-
-
-def test_a_killed_streamed_mlm_run_resumes_and_ends_as_if_uninterrupted(tmp_path):
-    """The recipe (streaming its shards) run in a process killed after its step-30
-    checkpoint, then rerun, ends with the weights, optimizer and head of a run that went
-    straight to step 60."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    from tfhub_kit.train import train_recipe
-
-    recipe = _recipe(tmp_path, steps=60, checkpoint_every=30, eval_every=None)
-    cmd = [str(Path(sys.executable).parent / "tfhub-kit"), "train", str(recipe), "--out", str(tmp_path / "a")]
-    runs = tmp_path / "a" / "test" / "tiny_mlm" / "runs"
-    kill_after_first_checkpoint(cmd, runs)
-    resumed = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=900)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resuming from step 30" in resumed.stderr
-    assert "unchanged, reusing" in resumed.stderr  # the corpus shards were not prepared again
-    straight = train_recipe(recipe, out_dir=tmp_path / "b")
-
-    (run,) = runs.iterdir()
-    assert run.name == straight.run_dir.name
-    a = tf.train.load_checkpoint(str(run / "ckpt" / "ckpt-60"))
-    b = tf.train.load_checkpoint(str(straight.run_dir / "ckpt" / "ckpt-60"))
-    names = [n for n in b.get_variable_to_shape_map() if n.startswith(("model/", "optimizer/", "mlm_head/"))]
-    assert any(n.startswith("mlm_head/") for n in names)
-    for name in names:
-        np.testing.assert_allclose(a.get_tensor(name), b.get_tensor(name), atol=1e-6, err_msg=name)
-
-
-def test_pretraining_continues_from_a_checkpoint_with_a_fresh_head(tmp_path, minilm_dir):
-    """A Hugging Face checkpoint without an MLM head: the run starts from its weights (they
-    move by little, not re-drawn) with a new head, and the export gains `encoder.mlm`."""
-    from helpers import tiny_hf_checkpoint
-    from safetensors.numpy import load_file
-
-    from tfhub_kit.export import export_recipe
-    from tfhub_kit.train import train_recipe
-
-    tiny_hf_checkpoint("bert", tmp_path / "hf", minilm_dir / "vocab.txt")
-    recipe = yaml.safe_load((_recipe(tmp_path) / "recipe.yaml").read_text())
-    recipe["source"] = {"hf_folder": "hf"}
-    recipe["train"] |= {"steps": 20, "checkpoint_every": 20, "eval_every": 20, "jit_compile": False}
-    recipe["train"]["optimizer"] = {"learning_rate": 1e-4, "warmup_steps": 2}
-    recipe["pretrain"]["corpus"]["files"][0]["max_rows"] = 400
-    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
-    result = train_recipe(tmp_path, out_dir=tmp_path / "build")
-    assert "mlm_head" in result.heads
-    start = load_file(str(tmp_path / "hf" / "model.safetensors"))["embeddings.word_embeddings.weight"]
-    trained = result.network.word_embeddings.numpy()
-    moved = np.abs(trained - start).max()
-    assert 0 < moved < 0.01, moved  # random weights would differ by ~0.02 everywhere
-    layout = export_recipe(tmp_path, out_dir=tmp_path / "build").layout
-    manifest = json.loads((layout.root / "manifest.json").read_text())
-    assert "mlm" in manifest["saved_models"]["encoder"]
