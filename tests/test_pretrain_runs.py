@@ -86,3 +86,40 @@ def test_two_workers_pretrain_from_one_corpus_on_a_shared_disk(tmp_path):
     manifest = json.loads((corpus / "corpus.json").read_text())
     shards = {s["name"] for e in manifest["files"] for s in e["shards"]}
     assert {p.name for p in corpus.iterdir()} == shards | {"corpus.json"}  # nothing half-written or stale
+
+
+def test_roberta_from_scratch_pretrains_on_a_byte_level_bpe_and_exports_its_mlm(tmp_path):
+    """`architecture: roberta` with a byte-level BPE tokenizer folder: keras-hub's
+    RobertaBackbone, masked-LM on the kit's BPE ids, an export whose `encoder.mlm` validates."""
+    from helpers import tiny_family_checkpoint
+
+    from tfhub_kit.validate import validate_build
+
+    tiny_family_checkpoint("roberta", tmp_path / "bpe")  # its tokenizer folder: a BPE trained here
+    folder = tiny_mlm_recipe(tmp_path, steps=20, eval_every=20, checkpoint_every=20, jit_compile=False)
+    recipe = yaml.safe_load((folder / "recipe.yaml").read_text())
+    recipe["source"]["scratch"] |= {"vocab": "bpe", "architecture": "roberta"}
+    recipe["pretrain"]["corpus"]["files"][0]["max_rows"] = 1000
+    (folder / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    result = train_recipe(folder, out_dir=tmp_path / "build")
+    assert type(result.network.backbone).__name__ == "RobertaBackbone"
+    vocab = json.loads((tmp_path / "bpe" / "tokenizer.json").read_text())["model"]["vocab"]
+    assert result.summary["final_losses"]["mlm"] < np.log(len(vocab))  # below a uniform guess after 20 steps
+    layout = export_recipe(folder, out_dir=tmp_path / "build").layout
+    manifest = json.loads((layout.root / "manifest.json").read_text())
+    assert "mlm" in manifest["saved_models"]["encoder"] and manifest["tokenizer"]["packing"] == "roberta"
+    report = validate_build(layout.root, consumers=False)
+    assert report.ok, [r for r in report.results if not r.passed]
+
+
+def test_roberta_from_scratch_needs_a_tokenizer_folder(tmp_path):
+    from tfhub_kit.errors import RecipeError
+    from tfhub_kit.recipe import load_recipe
+
+    folder = tiny_mlm_recipe(tmp_path)  # vocab: a WordPiece vocab.txt
+    recipe = yaml.safe_load((folder / "recipe.yaml").read_text())
+    recipe["source"]["scratch"]["architecture"] = "roberta"
+    (folder / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    with pytest.raises(RecipeError) as err:
+        load_recipe(folder)
+    assert err.value.field == "source.scratch.vocab" and "byte-level BPE" in str(err.value)

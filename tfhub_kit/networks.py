@@ -338,6 +338,8 @@ def load_network(source: HFSource) -> Network:
             )
         elif s.architecture == "bart":
             backbone = keras_hub.models.BartBackbone(**shape)
+        elif s.architecture == "roberta":
+            backbone = keras_hub.models.RobertaBackbone(**shape)
         else:
             backbone = keras_hub.models.BertBackbone(**shape)
         _set_activation(backbone, source)

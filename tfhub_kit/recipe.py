@@ -56,10 +56,11 @@ class ScratchSection:
     Hugging Face `tokenizer.json` (what `tfhub-kit vocab learn --kind sentencepiece` writes).
     `albert` factorizes the embedding (`embedding_dim` < `hidden_dim`) and shares one set of
     transformer weights per group across its `num_layers` (`num_groups: 1`: all layers);
-    `bart` is an encoder-decoder with `num_layers` on each side."""
+    `bart` is an encoder-decoder with `num_layers` on each side; `roberta` takes a Hugging
+    Face tokenizer folder with a byte-level BPE `tokenizer.json` (RoBERTa's or GPT-2's)."""
 
     vocab: str = field(metadata={"check": "nonempty"})
-    architecture: Literal["bert", "albert", "bart"] = "bert"
+    architecture: Literal["bert", "roberta", "albert", "bart"] = "bert"
     embedding_dim: int = field(default=128, metadata={"check": "positive"})
     num_groups: int = field(default=1, metadata={"check": "positive"})
     hidden_dim: int = field(default=128, metadata={"check": "positive"})
@@ -906,7 +907,16 @@ def _resolve_source(source: SourceSection, file: Path) -> Path:
     if source.scratch is not None:
         scratch = source.scratch
         vocab = (file.parent / scratch.vocab).resolve()
-        if not (vocab.is_file() or (vocab / "tokenizer.json").is_file()):
+        folder_ok = (vocab / "tokenizer.json").is_file()
+        if scratch.architecture == "roberta" and not folder_ok:
+            raise RecipeError(
+                file,
+                "source.scratch.vocab",
+                f"RoBERTa reads a byte-level BPE tokenizer and {vocab} is not a folder with its tokenizer.json",
+                allowed="a Hugging Face tokenizer folder with a byte-level BPE tokenizer.json (RoBERTa's, GPT-2's)",
+                value=scratch.vocab,
+            )
+        if not (vocab.is_file() or folder_ok):
             raise RecipeError(
                 file,
                 "source.scratch.vocab",
