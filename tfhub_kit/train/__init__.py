@@ -360,28 +360,23 @@ def _heldout_mlm(recipe: Recipe, trainer: Any, task: Any) -> Callable[[], dict[s
     positions in the task's options (train.json)."""
     import tensorflow as tf
 
-    from tfhub_kit.pretrain.corpus import corpus_dataset
     from tfhub_kit.train.data import mlm_features
 
     order = bool(task.options.get("sentence_order"))
-    batches = [
-        mlm_features(
+    batches = _heldout_batches(
+        recipe,
+        task,
+        lambda i, b: mlm_features(
             task.masker,
             b["input_word_ids"],
             b["input_mask"],
             b["first_length"] if order else None,
             mask_seed=tf.constant([-1, i], tf.int64),
             order_seed=tf.constant([-2, i], tf.int64),
-        )
-        for i, b in enumerate(corpus_dataset(task.options["corpus"], "heldout").batch(64))
-    ]
-    if not batches:
-        raise RecipeError(
-            recipe.file, "pretrain.corpus.held_out", "left no held-out examples to score", value=0, show_value=False
-        )
+        ),
+    )
     targets = np.concatenate([b["masked_lm_ids"].numpy()[b["masked_lm_weights"].numpy() > 0] for b in batches])
-    task.options["heldout_predictions"] = int(targets.size)
-    task.options["heldout_baseline_accuracy"] = round(100 * np.bincount(targets).max() / max(targets.size, 1), 2)
+    _record_baseline(task, targets, "heldout_predictions")
     predict = tf.function(lambda batch: trainer.mlm_losses(batch, training=False)[1:])
 
     def accuracy() -> dict[str, float]:
@@ -409,20 +404,13 @@ def _heldout_infilling(recipe: Recipe, trainer: Any, task: Any) -> Callable[[], 
     tokens in the task's options (train.json)."""
     import tensorflow as tf
 
-    from tfhub_kit.pretrain.corpus import corpus_dataset
     from tfhub_kit.train.data import infilling_features
 
-    batches = [
-        infilling_features(b, tf.constant([-1, i], tf.int64), task.options)
-        for i, b in enumerate(corpus_dataset(task.options["corpus"], "heldout").batch(64))
-    ]
-    if not batches:
-        raise RecipeError(
-            recipe.file, "pretrain.corpus.held_out", "left no held-out examples to score", value=0, show_value=False
-        )
+    batches = _heldout_batches(
+        recipe, task, lambda i, b: infilling_features(b, tf.constant([-1, i], tf.int64), task.options)
+    )
     targets = np.concatenate([b["labels"].numpy()[b["in_span"].numpy()] for b in batches])
-    task.options["heldout_masked_tokens"] = int(targets.size)
-    task.options["heldout_baseline_accuracy"] = round(100 * np.bincount(targets).max() / max(targets.size, 1), 2)
+    _record_baseline(task, targets, "heldout_masked_tokens")
     predict = tf.function(lambda batch: trainer.infilling_losses(batch, training=False)[1])
 
     def accuracy() -> dict[str, float]:
@@ -435,6 +423,25 @@ def _heldout_infilling(recipe: Recipe, trainer: Any, task: Any) -> Callable[[], 
         return {"infilling_heldout_accuracy": 100 * hits / max(total, 1.0)}
 
     return accuracy
+
+
+def _heldout_batches(recipe: Recipe, task: Any, features: Callable[[int, Any], Any]) -> list[Any]:
+    """`features(i, batch)` of each batch of 64 held-out examples of the task's corpus."""
+    from tfhub_kit.pretrain.corpus import corpus_dataset
+
+    batches = [features(i, b) for i, b in enumerate(corpus_dataset(task.options["corpus"], "heldout").batch(64))]
+    if not batches:
+        raise RecipeError(
+            recipe.file, "pretrain.corpus.held_out", "left no held-out examples to score", value=0, show_value=False
+        )
+    return batches
+
+
+def _record_baseline(task: Any, targets: np.ndarray, count_key: str) -> None:
+    """Record in the task's options (train.json) how many held-out targets are scored and
+    the accuracy x100 of always predicting the most frequent one."""
+    task.options[count_key] = int(targets.size)
+    task.options["heldout_baseline_accuracy"] = round(100 * np.bincount(targets).max() / max(targets.size, 1), 2)
 
 
 def _prepared_corpus(recipe: Recipe, out_dir: str | Path, progress: Progress, strategy: Any, chief: bool) -> Path:
