@@ -90,13 +90,16 @@ def test_two_workers_pretrain_from_one_corpus_on_a_shared_disk(tmp_path):
 
 def test_roberta_from_scratch_pretrains_on_a_byte_level_bpe_and_exports_its_mlm(tmp_path):
     """`architecture: roberta` with a byte-level BPE tokenizer folder: keras-hub's
-    RobertaBackbone, masked-LM on the kit's BPE ids, an export whose `encoder.mlm` validates."""
+    RobertaBackbone, masked-LM on the kit's BPE ids in mixed bfloat16 (the TPU switch), an
+    export whose `encoder.mlm` validates."""
     from helpers import tiny_family_checkpoint
 
     from tfhub_kit.validate import validate_build
 
     tiny_family_checkpoint("roberta", tmp_path / "bpe")  # its tokenizer folder: a BPE trained here
-    folder = tiny_mlm_recipe(tmp_path, steps=20, eval_every=20, checkpoint_every=20, jit_compile=False)
+    folder = tiny_mlm_recipe(
+        tmp_path, steps=20, eval_every=20, checkpoint_every=20, jit_compile=False, precision="bfloat16"
+    )
     recipe = yaml.safe_load((folder / "recipe.yaml").read_text())
     recipe["source"]["scratch"] |= {"vocab": "bpe", "architecture": "roberta"}
     recipe["pretrain"]["corpus"]["files"][0]["max_rows"] = 1000
