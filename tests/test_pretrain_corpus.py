@@ -132,6 +132,12 @@ def test_rerun_reuses_unchanged_files_and_prepares_a_changed_one(corpus_recipe, 
     assert again.reused == ["docs.txt", "more.txt"]
     assert {p.name: p.stat().st_mtime_ns for p in again.folder.glob("*.tfrecord")} == shards
 
+    shard = next(again.folder.glob("docs-*.train-00000-*.tfrecord"))
+    data = bytearray(shard.read_bytes())
+    data[-5] ^= 1  # a damaged shard (same size, new mtime) is found and prepared again
+    shard.write_bytes(bytes(data))
+    assert prepare_corpus(corpus_recipe, out_dir=out).reused == ["more.txt"]
+
     (corpus_recipe / "more.txt").write_text("Only one sentence now.\n")
     changed = prepare_corpus(corpus_recipe, out_dir=out)
     assert changed.reused == ["docs.txt"]

@@ -336,7 +336,17 @@ def _prepare_file(
             name = f"{stem}.{split}-{index:05d}-of-{count:05d}.tfrecord"
             rows = examples[index::count]
             _write_shard(folder / name, rows, length, special["padding_id"])
-            shards.append({"name": name, "split": split, "examples": len(rows), "sha256": sha256_file(folder / name)})
+            stat = (folder / name).stat()
+            shards.append(
+                {
+                    "name": name,
+                    "split": split,
+                    "examples": len(rows),
+                    "sha256": sha256_file(folder / name),
+                    "bytes": stat.st_size,
+                    "mtime_ns": stat.st_mtime_ns,
+                }
+            )
     entry = {
         "path": item.path,
         "format": item.format,
@@ -370,9 +380,18 @@ def _write_shard(path: Path, rows: list[tuple[list[int], dict[str, list[int]]]],
 
 
 def _shards_intact(folder: Path, entry: dict[str, Any]) -> bool:
-    return all(
-        (folder / s["name"]).is_file() and sha256_file(folder / s["name"]) == s["sha256"] for s in entry["shards"]
-    )
+    """Every shard is there as written: same size and modification time (cheap, so a large
+    corpus is not read again at every start), else the same sha256."""
+    return all(_shard_intact(folder / s["name"], s) for s in entry["shards"])
+
+
+def _shard_intact(path: Path, shard: dict[str, Any]) -> bool:
+    if not path.is_file():
+        return False
+    stat = path.stat()
+    if stat.st_size == shard.get("bytes") and stat.st_mtime_ns == shard.get("mtime_ns"):
+        return True
+    return sha256_file(path) == shard["sha256"]
 
 
 def _read_manifest(folder: Path) -> dict[str, Any]:
