@@ -178,3 +178,24 @@ def _build_families(folder: Path, use_sp_model: Path) -> None:
         }
         (root / "recipe.yaml").write_text(yaml.safe_dump(recipe))
         export_recipe(root, out_dir=root / "build")
+
+
+@pytest.fixture(scope="session")
+def tiny_hf(tmp_path_factory, minilm_dir) -> Path:
+    """A tiny random BERT (2 layers, 32 dims) with dropout."""
+    from helpers import tiny_hf_checkpoint
+
+    folder = tmp_path_factory.mktemp("tiny-train") / "hf"
+    tiny_hf_checkpoint("bert", folder, minilm_dir / "vocab.txt")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_hf_no_dropout(tmp_path_factory, minilm_dir) -> Path:
+    from helpers import tiny_hf_checkpoint
+
+    folder = tmp_path_factory.mktemp("tiny-train-nodrop") / "hf"
+    tiny_hf_checkpoint(
+        "bert", folder, minilm_dir / "vocab.txt", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
+    )
+    return folder

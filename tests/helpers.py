@@ -413,3 +413,48 @@ def tiny_mlm_recipe(folder: Path, **train) -> Path:
     }
     (folder / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     return folder
+
+
+def tiny_train_recipe(folder: Path, hf: Path, *, name: str = "tiny_trained", **train) -> Path:
+    """A tiny train recipe over `hf` (a tiny BERT): distillation from the source (with
+    Korean-English pairs) and STS regression, keeping layer 1 of 2; `train` overrides the
+    train section."""
+    import yaml
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    folder.mkdir(parents=True, exist_ok=True)
+    section = {
+        "seq_length": 32,
+        "global_batch_size": 8,
+        "steps": 8,
+        "checkpoint_every": 4,
+        "log_every": 2,
+        "optimizer": {"learning_rate": 1e-3, "warmup_steps": 2, "clip_norm": 0.5},
+        "objectives": [
+            {
+                "distill": {
+                    "teacher": "source",
+                    "sentences": [{"path": str(data / "stsb/stsb-en-train.sentences.txt"), "max_rows": 64}],
+                    "parallel": [
+                        {
+                            "source": str(data / "tatoeba/tatoeba.kor-eng.eng"),
+                            "target": str(data / "tatoeba/tatoeba.kor-eng.kor"),
+                            "max_rows": 32,
+                        }
+                    ],
+                }
+            },
+            {"sts": {"data": [{"path": str(data / "korsts/sts-train.tsv"), "format": "korsts_tsv", "max_rows": 64}]}},
+        ],
+        **train,
+    }
+    recipe = {
+        "model": {"publisher": "test", "name": name, "version": 1, "description": "Tiny."},
+        "source": {"hf_folder": os.path.relpath(hf, folder)},
+        "transforms": [{"prune_layers": {"keep": [1]}}],
+        "train": section,
+        "export": {"seq_length": 32, "embedding": {"pooling": "mean", "normalize": "yes"}},
+        "evaluate": {"sts": [{"name": "korsts-dev", "path": str(data / "korsts/sts-dev.tsv"), "format": "korsts_tsv"}]},
+    }
+    (folder / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
+    return folder

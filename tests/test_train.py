@@ -1,19 +1,16 @@
-"""The training stage: objectives against numpy, the data stream, tf.distribute on two
-workers, XLA, resume after SIGKILL, TensorBoard, recipe errors, export after training."""
+"""The training stage: objectives against numpy, the data stream, XLA, TensorBoard, recipe
+errors, export after training (two workers and resume after SIGKILL: test_train_runs.py)."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
-from helpers import kill_after_first_checkpoint, load_weights, tiny_hf_checkpoint, train_process, two_workers
+from helpers import tiny_train_recipe
 
 from tfhub_kit.cli import main
 from tfhub_kit.errors import RecipeError
@@ -22,76 +19,19 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
 
 
-def write_recipe(folder: Path, hf: Path, *, name: str = "tiny_trained", **train) -> Path:
-    """A tiny train recipe over `hf` (a tiny BERT); `train` overrides the train section."""
-    folder.mkdir(parents=True, exist_ok=True)
-    section = {
-        "seq_length": 32,
-        "global_batch_size": 8,
-        "steps": 8,
-        "checkpoint_every": 4,
-        "log_every": 2,
-        "optimizer": {"learning_rate": 1e-3, "warmup_steps": 2, "clip_norm": 0.5},
-        "objectives": [
-            {
-                "distill": {
-                    "teacher": "source",
-                    "sentences": [{"path": str(DATA / "stsb/stsb-en-train.sentences.txt"), "max_rows": 64}],
-                    "parallel": [
-                        {
-                            "source": str(DATA / "tatoeba/tatoeba.kor-eng.eng"),
-                            "target": str(DATA / "tatoeba/tatoeba.kor-eng.kor"),
-                            "max_rows": 32,
-                        }
-                    ],
-                }
-            },
-            {"sts": {"data": [{"path": str(DATA / "korsts/sts-train.tsv"), "format": "korsts_tsv", "max_rows": 64}]}},
-        ],
-        **train,
-    }
-    recipe = {
-        "model": {"publisher": "test", "name": name, "version": 1, "description": "Tiny."},
-        "source": {"hf_folder": os.path.relpath(hf, folder)},
-        "transforms": [{"prune_layers": {"keep": [1]}}],
-        "train": section,
-        "export": {"seq_length": 32, "embedding": {"pooling": "mean", "normalize": "yes"}},
-        "evaluate": {"sts": [{"name": "korsts-dev", "path": str(DATA / "korsts/sts-dev.tsv"), "format": "korsts_tsv"}]},
-    }
-    (folder / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
-    return folder
-
-
-@pytest.fixture(scope="session")
-def tiny_hf(tmp_path_factory, minilm_dir) -> Path:
-    """A tiny random BERT (2 layers, 32 dims) with dropout."""
-    folder = tmp_path_factory.mktemp("tiny-train") / "hf"
-    tiny_hf_checkpoint("bert", folder, minilm_dir / "vocab.txt")
-    return folder
-
-
-@pytest.fixture(scope="session")
-def tiny_hf_no_dropout(tmp_path_factory, minilm_dir) -> Path:
-    folder = tmp_path_factory.mktemp("tiny-train-nodrop") / "hf"
-    tiny_hf_checkpoint(
-        "bert", folder, minilm_dir / "vocab.txt", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
-    )
-    return folder
-
-
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, tiny_hf):
     """The tiny recipe with every objective, XLA and evaluation, trained in this process."""
     from tfhub_kit.train import train_recipe
 
     folder = tmp_path_factory.mktemp("trained")
-    recipe = write_recipe(
+    recipe = tiny_train_recipe(
         folder / "recipe",
         tiny_hf,
         jit_compile=True,
         eval_every=4,
         objectives=[
-            *yaml.safe_load((write_recipe(folder / "base", tiny_hf) / "recipe.yaml").read_text())["train"][
+            *yaml.safe_load((tiny_train_recipe(folder / "base", tiny_hf) / "recipe.yaml").read_text())["train"][
                 "objectives"
             ],
             {
@@ -287,7 +227,7 @@ def test_export_after_training_uses_the_best_checkpoint_and_validates(trained):
 
 
 def test_export_of_an_untrained_recipe_says_to_train_first(tmp_path, tiny_hf):
-    recipe = write_recipe(tmp_path / "r", tiny_hf)
+    recipe = tiny_train_recipe(tmp_path / "r", tiny_hf)
     out = CliRunner().invoke(main, ["export", str(recipe), "--out", str(tmp_path / "build")])
     assert out.exit_code == 1
     assert "no finished run" in out.output and f"tfhub-kit train {recipe.resolve()}" in out.output
@@ -296,75 +236,13 @@ def test_export_of_an_untrained_recipe_says_to_train_first(tmp_path, tiny_hf):
 # --- distribution ------------------------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_two_workers_train_like_one_process(tmp_path, tiny_hf_no_dropout):
-    multi = write_recipe(tmp_path / "multi", tiny_hf_no_dropout, strategy="multi_worker", steps=6)
-    single = write_recipe(tmp_path / "single", tiny_hf_no_dropout, strategy="cpu", steps=6)
-    outputs = two_workers(multi, [tmp_path / "out0", tmp_path / "out1"], [tmp_path / "w0.npz", tmp_path / "w1.npz"])
-    one_proc = train_process(single, tmp_path / "one", tmp_path / "one.npz")
-    out = one_proc.communicate(timeout=600)[0]
-    assert one_proc.returncode == 0, out[-3000:]
-
-    chief, worker, one = (load_weights(tmp_path / f) for f in ("w0.npz", "w1.npz", "one.npz"))
-    assert chief.keys() == worker.keys() == one.keys()
-    for key in chief:
-        np.testing.assert_array_equal(chief[key], worker[key], err_msg=key)
-        np.testing.assert_allclose(chief[key], one[key], atol=1e-5, err_msg=key)
-    assert any(not np.allclose(one[k], v) for k, v in _weights_untrained(tmp_path, single).items())
-    # Only the chief wrote the run: checkpoints, logs, train.json.
-    (run,) = (tmp_path / "out0" / "test" / "tiny_trained" / "runs").iterdir()
-    assert (run / "train.json").is_file() and (run / "logs").is_dir() and list((run / "ckpt").glob("ckpt-6*"))
-    assert not (tmp_path / "out1" / "test" / "tiny_trained" / "runs").exists()
-    assert "step 6/6" in outputs[0] and "step 6/6" not in outputs[1]
-    assert json.loads((run / "train.json").read_text())["replicas"] == 2
-
-
-def _weights_untrained(tmp_path: Path, recipe: Path) -> dict[str, np.ndarray]:
-    from tfhub_kit.build import build_model
-    from tfhub_kit.recipe import load_recipe
-
-    with build_model(load_recipe(recipe), out_dir=tmp_path / "untrained") as built:
-        return {k.replace("/", "."): v for k, v in built.network.weights_by_path().items()}
-
-
-@pytest.mark.slow
-def test_a_run_killed_after_a_checkpoint_resumes_and_ends_as_if_uninterrupted(tmp_path, tiny_hf):
-    recipe = write_recipe(tmp_path / "r", tiny_hf, steps=200, checkpoint_every=20, log_every=20)
-    cmd = [str(Path(sys.executable).parent / "tfhub-kit"), "train", str(recipe)]
-    ckpt_dir = tmp_path / "a" / "test" / "tiny_trained" / "runs"
-    kill_after_first_checkpoint([*cmd, "--out", str(tmp_path / "a")], ckpt_dir)
-    (run,) = ckpt_dir.iterdir()
-    assert not (run / "train.json").exists()
-
-    resumed = subprocess.run(
-        [*cmd, "--out", str(tmp_path / "a")], check=False, capture_output=True, text=True, timeout=600
-    )
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    (line,) = [x for x in resumed.stderr.splitlines() if "resuming from step" in x]
-    step = int(line.split("resuming from step ")[1].split()[0])
-    assert 20 <= step < 200 and step % 20 == 0
-    straight = subprocess.run(
-        [*cmd, "--out", str(tmp_path / "b")], check=False, capture_output=True, text=True, timeout=600
-    )
-    assert straight.returncode == 0, straight.stderr[-3000:]
-    assert "resuming" not in straight.stderr
-
-    import tensorflow as tf
-
-    a = tf.train.load_checkpoint(str(run / "ckpt" / "ckpt-200"))
-    (run_b,) = (tmp_path / "b" / "test" / "tiny_trained" / "runs").iterdir()
-    b = tf.train.load_checkpoint(str(run_b / "ckpt" / "ckpt-200"))
-    names = [n for n in a.get_variable_to_shape_map() if n.startswith(("model/", "optimizer/", "rng/"))]
-    assert any(n.startswith("rng/") for n in names)  # dropout's generator state is part of a resume
-    for name in names:
-        np.testing.assert_allclose(a.get_tensor(name), b.get_tensor(name), atol=1e-6, err_msg=name)
-
-
 def test_a_tpu_recipe_builds_its_resolver_from_the_recipe_fields(tmp_path, tiny_hf):
     from tfhub_kit.recipe import load_recipe
     from tfhub_kit.train.strategy import resolve_kind, tpu_resolver
 
-    recipe = load_recipe(write_recipe(tmp_path / "r", tiny_hf, strategy="tpu", tpu={"name": "grpc://127.0.0.1:8470"}))
+    recipe = load_recipe(
+        tiny_train_recipe(tmp_path / "r", tiny_hf, strategy="tpu", tpu={"name": "grpc://127.0.0.1:8470"})
+    )
     assert resolve_kind(recipe.train) == "tpu"
     resolver = tpu_resolver(recipe.train.tpu)
     assert resolver.master() == "grpc://127.0.0.1:8470"
@@ -397,7 +275,7 @@ def _train_cli(recipe: Path, out: Path):
     ],
 )
 def test_bad_train_configs_name_the_file_and_field(tmp_path, tiny_hf, change, field, words):
-    recipe = write_recipe(tmp_path / "r", tiny_hf)
+    recipe = tiny_train_recipe(tmp_path / "r", tiny_hf)
     data = yaml.safe_load((recipe / "recipe.yaml").read_text())
     change(data["train"])
     (recipe / "recipe.yaml").write_text(yaml.safe_dump(data))
@@ -411,7 +289,7 @@ def test_a_batch_that_does_not_split_over_the_replicas_is_refused(tmp_path, tiny
     from tfhub_kit.recipe import load_recipe
     from tfhub_kit.train.strategy import check_batch_sizes
 
-    recipe = load_recipe(write_recipe(tmp_path / "r", tiny_hf))
+    recipe = load_recipe(tiny_train_recipe(tmp_path / "r", tiny_hf))
     check_batch_sizes(recipe, 4)
     with pytest.raises(RecipeError) as err:
         check_batch_sizes(recipe, 3)
@@ -420,7 +298,7 @@ def test_a_batch_that_does_not_split_over_the_replicas_is_refused(tmp_path, tiny
 
 
 def test_a_teacher_of_another_width_is_refused(tmp_path, tiny_hf, minilm_build):
-    recipe = write_recipe(tmp_path / "r", tiny_hf)
+    recipe = tiny_train_recipe(tmp_path / "r", tiny_hf)
     data = yaml.safe_load((recipe / "recipe.yaml").read_text())
     data["train"]["objectives"][0]["distill"]["teacher"] = str(minilm_build.root)
     data["train"]["objectives"][0]["distill"]["parallel"] = []
@@ -436,7 +314,7 @@ def test_mixed_bfloat16_training_exports_float32(tmp_path, tiny_hf):
     from tfhub_kit.export import export_recipe
     from tfhub_kit.train import train_recipe
 
-    recipe = write_recipe(tmp_path / "r", tiny_hf, precision="bfloat16", steps=2, checkpoint_every=2)
+    recipe = tiny_train_recipe(tmp_path / "r", tiny_hf, precision="bfloat16", steps=2, checkpoint_every=2)
     result = train_recipe(recipe, out_dir=tmp_path / "build")
     assert result.network.backbone.compute_dtype == "bfloat16"
     assert {v.dtype for v in result.network.backbone.trainable_variables} == {"float32"}
@@ -454,12 +332,12 @@ def test_the_run_id_follows_the_training_settings_only(tmp_path, tiny_hf):
     from tfhub_kit.recipe import load_recipe
     from tfhub_kit.train import run_id
 
-    base = run_id(load_recipe(write_recipe(tmp_path / "a", tiny_hf)))
-    spelled_out = run_id(load_recipe(write_recipe(tmp_path / "b", tiny_hf, strategy="auto", seed=0)))
-    recipe_c = write_recipe(tmp_path / "c", tiny_hf)
+    base = run_id(load_recipe(tiny_train_recipe(tmp_path / "a", tiny_hf)))
+    spelled_out = run_id(load_recipe(tiny_train_recipe(tmp_path / "b", tiny_hf, strategy="auto", seed=0)))
+    recipe_c = tiny_train_recipe(tmp_path / "c", tiny_hf)
     text = (recipe_c / "recipe.yaml").read_text().replace("description: Tiny.", "description: Other words.")
     (recipe_c / "recipe.yaml").write_text(text)
     other_docs = run_id(load_recipe(recipe_c))
-    other_steps = run_id(load_recipe(write_recipe(tmp_path / "d", tiny_hf, steps=9)))
+    other_steps = run_id(load_recipe(tiny_train_recipe(tmp_path / "d", tiny_hf, steps=9)))
     assert base == spelled_out == other_docs != other_steps
     assert base.startswith("tiny_trained-")
