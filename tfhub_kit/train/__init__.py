@@ -118,12 +118,13 @@ def train_in_strategy(
     train = recipe.train
     assert train is not None
     pooling, normalize = embedding_settings(recipe, inspect_source(recipe))
+    teacher = _teacher_fn(
+        recipe, ModelLayout.for_recipe(out_dir, recipe).cache, pooling=pooling, normalize=normalize, progress=say
+    )
     tasks = load_tasks(
         recipe,
-        teacher=_teacher_fn(
-            recipe, ModelLayout.for_recipe(out_dir, recipe).cache, pooling=pooling, normalize=normalize, progress=say
-        ),
-        corpus=lambda: _prepared_corpus(recipe, out_dir, say, strategy, chief),
+        teacher=lambda *args: _chief_first(strategy, chief, lambda: teacher(*args)),
+        corpus=lambda: _chief_first(strategy, chief, lambda: _prepared_corpus(recipe, out_dir, say)),
         progress=say,
     )
     total_steps = train.steps or _epoch_steps(tasks, train.epochs or 1.0)
@@ -444,13 +445,19 @@ def _record_baseline(task: Any, targets: np.ndarray, count_key: str) -> None:
     task.options["heldout_baseline_accuracy"] = round(100 * np.bincount(targets).max() / max(targets.size, 1), 2)
 
 
-def _prepared_corpus(recipe: Recipe, out_dir: str | Path, progress: Progress, strategy: Any, chief: bool) -> Path:
-    """The recipe's prepared corpus, prepared (or found up to date) by the chief first. The
-    other workers wait for it, then check it: on a shared file system they find it up to
-    date and write nothing; on their own disks they prepare their copy."""
-    from tfhub_kit.pretrain.corpus import prepare_corpus
+def _chief_first(strategy: Any, chief: bool, work: Callable[[], Any]) -> Any:
+    """`work()` on the chief first, then on the other workers once it is done: what the chief
+    wrote to a shared disk (the prepared corpus, the teacher's cached vectors) they find up
+    to date and only read; on their own disks they make their copy. No two workers write
+    one file at once. In one process, just `work()`."""
     from tfhub_kit.train.strategy import barrier
 
-    folder = prepare_corpus(recipe, out_dir=out_dir, progress=progress).folder if chief else None
+    result = work() if chief else None
     barrier(strategy)
-    return folder or prepare_corpus(recipe, out_dir=out_dir).folder
+    return result if chief else work()
+
+
+def _prepared_corpus(recipe: Recipe, out_dir: str | Path, progress: Progress) -> Path:
+    from tfhub_kit.pretrain.corpus import prepare_corpus
+
+    return prepare_corpus(recipe, out_dir=out_dir, progress=progress).folder
