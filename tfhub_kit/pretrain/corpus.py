@@ -137,8 +137,7 @@ def corpus_dataset(folder: str | Path, split: str = "train", input_context: Any 
     manifest = _read_manifest(folder)
     if not manifest:
         raise FileNotFoundError(f"{folder / MANIFEST} not found: run `tfhub-kit data prepare` first")
-    names = sorted(str(folder / s["name"]) for e in manifest["files"] for s in e["shards"] if s["split"] == split)
-    files = tf.data.Dataset.from_tensor_slices(names)
+    files = tf.data.Dataset.from_tensor_slices(_shard_names(folder, manifest, split))
     if input_context is not None and input_context.num_input_pipelines > 1:
         files = files.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     records = files.interleave(tf.data.TFRecordDataset, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -149,26 +148,25 @@ def corpus_dataset(folder: str | Path, split: str = "train", input_context: Any 
 def training_stream(folder: str | Path, *, seed: int, shuffle_buffer: int, input_context: Any = None) -> Any:
     """The training examples, serialized, as an endless seeded stream
     (`pretrain.corpus.streaming`; batch them, then `parse_examples`): each input pipeline
-    takes its own shards (every `num_input_pipelines`-th), reads them in a seeded order per
-    epoch, interleaved, through a seeded shuffle buffer. The order is a function of (seed,
-    shards, pipeline) alone, so a resumed run skips to where it was."""
+    takes its own shards (every `num_input_pipelines`-th; the caller sees that there are at
+    least as many shards as pipelines), reads them in a seeded order per epoch, interleaved,
+    through a seeded shuffle buffer. The order is a function of (seed, shards, pipeline)
+    alone, so a resumed run skips to where it was."""
     import tensorflow as tf
 
     folder = Path(folder)
-    manifest = _read_manifest(folder)
-    names = sorted(str(folder / s["name"]) for e in manifest["files"] for s in e["shards"] if s["split"] == "train")
-    pipelines = input_context.num_input_pipelines if input_context is not None else 1
-    mine = names[input_context.input_pipeline_id :: pipelines] if input_context is not None else names
-    if not mine:
-        raise ValueError(
-            f"{folder / MANIFEST}: {len(names)} training shards cannot feed {pipelines} input pipelines "
-            "(one worker each); streaming needs at least one shard per worker"
-        )
+    mine = _shard_names(folder, _read_manifest(folder), "train")
+    if input_context is not None:
+        mine = mine[input_context.input_pipeline_id :: input_context.num_input_pipelines]
     files = tf.data.Dataset.from_tensor_slices(mine).shuffle(len(mine), seed=seed, reshuffle_each_iteration=True)
     records = files.interleave(
         tf.data.TFRecordDataset, cycle_length=min(len(mine), 4), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
     return records.shuffle(shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True).repeat()
+
+
+def _shard_names(folder: Path, manifest: dict[str, Any], split: str) -> list[str]:
+    return sorted(str(folder / s["name"]) for e in manifest["files"] for s in e["shards"] if s["split"] == split)
 
 
 def parse_examples(records: Any, manifest: dict[str, Any]) -> dict[str, Any]:

@@ -35,14 +35,21 @@ TeacherFn = Callable[[int, str, list[str]], np.ndarray]
 
 @dataclass(frozen=True)
 class Stream:
-    """A prepared corpus read as it trains: its folder, training examples and shards, the
+    """A prepared corpus read as it trains: its folder and manifest (`corpus.json`), the
     shuffle buffer, and the recipe file (for errors)."""
 
     folder: Path
-    rows: int
-    shards: int
+    manifest: dict[str, Any]
     shuffle_buffer: int
     recipe_file: Path
+
+    @property
+    def rows(self) -> int:
+        return int(self.manifest["totals"]["train_examples"])
+
+    @property
+    def shards(self) -> int:
+        return sum(s["split"] == "train" for e in self.manifest["files"] for s in e["shards"])
 
 
 @dataclass(frozen=True)
@@ -254,8 +261,7 @@ def _streamed_rows(stream: Stream, ctx: Any, seed: int, share: int, start_step: 
         )
     rows = training_stream(stream.folder, seed=seed, shuffle_buffer=stream.shuffle_buffer, input_context=ctx)
     rows = rows.skip(start_step * share).take((stop_step - start_step) * share).batch(batch, drop_remainder=True)
-    manifest = json.loads((stream.folder / "corpus.json").read_text())
-    return rows.map(lambda records: parse_examples(records, manifest), num_parallel_calls=tf.data.AUTOTUNE)
+    return rows.map(lambda records: parse_examples(records, stream.manifest), num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def _gather_rows(task: Task, batch: int) -> Callable[[Any], dict[str, Any]]:
@@ -450,9 +456,7 @@ def _prepared_rows(
     manifest = json.loads((folder / "corpus.json").read_text())
     files = {e["path"]: e["sha256"] for e in manifest["files"]}
     if settings.streaming:
-        shards = sum(s["split"] == "train" for e in manifest["files"] for s in e["shards"])
-        rows = manifest["totals"]["train_examples"]
-        return {}, Stream(folder, rows, shards, settings.shuffle_buffer, recipe.file), files
+        return {}, Stream(folder, manifest, settings.shuffle_buffer, recipe.file), files
     examples = list(corpus_dataset(folder, "train").as_numpy_iterator())
     columns = {key: np.stack([ex[key] for ex in examples]).astype(np.int32) for key in ("input_word_ids", *extra)}
     return columns, None, files
