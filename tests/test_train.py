@@ -17,6 +17,13 @@ from tfhub_kit.errors import RecipeError
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
+KO_EN = {"source": str(DATA / "tatoeba/tatoeba.kor-eng.eng"), "target": str(DATA / "tatoeba/tatoeba.kor-eng.kor")}
+EN_KO_STS = {  # STS-B train and its Korean translation, KorSTS train, row by row
+    "source": str(DATA / "stsb/stsb-en-train.csv"),
+    "source_format": "stsb_csv",
+    "target": str(DATA / "korsts/sts-train.tsv"),
+    "target_format": "korsts_tsv",
+}
 
 
 @pytest.fixture(scope="session")
@@ -38,11 +45,13 @@ def trained(tmp_path_factory, tiny_hf):
                 "contrastive": {
                     "nli": [{"path": str(DATA / "kornli/xnli.dev.ko.tsv"), "format": "kornli_tsv", "max_rows": 32}],
                     "sentences": [{"path": str(DATA / "nsmc/reviews.tsv"), "format": "nsmc_tsv", "max_rows": 32}],
+                    "parallel": [{**KO_EN, "max_rows": 32}],
                 }
             },
             {
                 "sts": {
                     "data": [{"path": str(DATA / "stsb/stsb-en-train.csv"), "max_rows": 32, "format": "stsb_csv"}],
+                    "cross_lingual": [{**EN_KO_STS, "max_rows": 16}],
                     "loss": "cosent",
                 }
             },
@@ -145,6 +154,68 @@ def test_nli_triples_pair_entailment_and_contradiction_of_one_premise():
         assert all(p and e and c and e != c for p, e, c in triples)
 
 
+def test_cross_lingual_sts_pairs_each_sentence_with_the_translation_of_its_partner():
+    from tfhub_kit.datasets import read_cross_lingual_sts, read_sts
+
+    en1, en2, en_scores = read_sts(DATA / "stsb/stsb-en-train.csv", "stsb_csv")
+    ko1, ko2, ko_scores = read_sts(DATA / "korsts/sts-train.tsv", "korsts_tsv")
+    first, second, scores = read_cross_lingual_sts(EN_KO_STS["source"], EN_KO_STS["target"], "stsb_csv", "korsts_tsv")
+    assert len(first) == len(second) == len(scores) == 2 * len(en1)
+    row = 7
+    assert (first[2 * row], second[2 * row]) == (en1[row], ko2[row])
+    assert (first[2 * row + 1], second[2 * row + 1]) == (ko1[row], en2[row])
+    assert scores[2 * row] == scores[2 * row + 1] == ko_scores[row] == en_scores[row]
+    with pytest.raises(RecipeError, match=r"holds 1500 scored pairs but .* holds 5749; they must align\.$"):
+        read_cross_lingual_sts(EN_KO_STS["source"], DATA / "korsts/sts-dev.tsv", "stsb_csv", "korsts_tsv")
+
+
+def test_translation_pairs_and_cross_lingual_pairs_reach_the_training_tasks(tmp_path, tiny_hf):
+    from tfhub_kit.recipe import load_recipe
+    from tfhub_kit.train.data import load_tasks
+
+    recipe = tiny_train_recipe(
+        tmp_path / "r",
+        tiny_hf,
+        objectives=[
+            {"contrastive": {"parallel": [{**KO_EN, "max_rows": 40}]}},
+            {
+                "sts": {
+                    "data": [{"path": str(DATA / "korsts/sts-train.tsv"), "format": "korsts_tsv", "max_rows": 10}],
+                    "cross_lingual": [{**EN_KO_STS, "max_rows": 6}],
+                }
+            },
+        ],
+    )
+    pairs, sts = load_tasks(load_recipe(recipe), teacher=None)
+    eng = (DATA / "tatoeba/tatoeba.kor-eng.eng").read_text(encoding="utf-8").splitlines()
+    kor = (DATA / "tatoeba/tatoeba.kor-eng.kor").read_text(encoding="utf-8").splitlines()
+    assert (pairs.name, pairs.kind, pairs.rows) == ("contrastive_parallel", "pairs", 40)
+    assert [s.decode() for s in pairs.columns["anchor"][:3]] == eng[:3]
+    assert [s.decode() for s in pairs.columns["positive"][:3]] == kor[:3]
+    assert sts.rows == 16 and len(sts.files) == 2
+    assert sts.columns["first"][10].decode() == "A plane is taking off."
+    assert sts.columns["second"][11].decode() == "An air plane is taking off."
+
+
+def test_cross_lingual_pairs_need_scored_files(tmp_path, tiny_hf):
+    recipe = tiny_train_recipe(
+        tmp_path / "r",
+        tiny_hf,
+        objectives=[
+            {
+                "sts": {
+                    "data": [{"path": str(DATA / "korsts/sts-train.tsv"), "format": "korsts_tsv"}],
+                    "cross_lingual": [KO_EN],
+                }
+            }
+        ],
+    )
+    out = _train_cli(recipe, tmp_path / "build")
+    assert out.exit_code == 2, out.output
+    assert "field 'train.objectives[0].sts.cross_lingual[0].source_format'" in out.output
+    assert "Allowed: stsb_csv, korsts_tsv. Received: 'lines'" in out.output
+
+
 # --- a trained run -----------------------------------------------------------------------
 
 
@@ -157,6 +228,7 @@ def test_training_reports_progress_evaluates_and_keeps_the_best(trained):
         "sts",
         "contrastive_nli",
         "contrastive_unsup",
+        "contrastive_parallel",
         "sts_2",
     ]
     assert all(len(o["files"]) >= 1 and all(len(h) == 64 for h in o["files"].values()) for o in report["objectives"])
@@ -188,6 +260,7 @@ def test_tensorboard_event_files_hold_the_scalars(trained):
         "loss/sts",
         "loss/contrastive_nli",
         "loss/contrastive_unsup",
+        "loss/contrastive_parallel",
         "loss/total",
         "learning_rate",
         "throughput/examples_per_second",

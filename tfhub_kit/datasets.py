@@ -114,9 +114,31 @@ def read_parallel(
     same number of rows. Pairs with an empty side are dropped."""
     a, b = _aligned_sentences(source, source_format), _aligned_sentences(target, target_format)
     if len(a) != len(b):
-        raise RecipeError(target, "(rows)", f"gives {len(b)} sentences but {source} gives {len(a)}; they must align")
+        raise RecipeError(
+            target, "(rows)", f"gives {len(b)} sentences but {source} gives {len(a)}; they must align", show_value=False
+        )
     kept = [(x.strip(), y.strip()) for x, y in zip(a, b) if x.strip() and y.strip()]
     return [x for x, _ in kept], [y for _, y in kept]
+
+
+def read_cross_lingual_sts(
+    source: str | Path, target: str | Path, source_format: str, target_format: str
+) -> tuple[list[str], list[str], list[float]]:
+    """Scored pairs across two STS files translated row by row: each row gives (the source's
+    first sentence, the target's second) and (the target's first, the source's second) with
+    the target's score."""
+    a1, a2, _ = read_sts(source, source_format)
+    b1, b2, scores = read_sts(target, target_format)
+    if len(a1) != len(b1):
+        raise RecipeError(
+            target,
+            "(rows)",
+            f"holds {len(b1)} scored pairs but {source} holds {len(a1)}; they must align",
+            show_value=False,
+        )
+    first = [x for pair in zip(a1, b1) for x in pair]
+    second = [x for pair in zip(b2, a2) for x in pair]
+    return first, second, [s for s in scores for _ in range(2)]
 
 
 def _aligned_sentences(path: str | Path, fmt: str) -> list[str]:

@@ -266,10 +266,13 @@ class DistillObjective:
 class ContrastiveObjective:
     """SimCSE: InfoNCE over in-batch negatives at `temperature`. `nli` files give supervised
     triples (premise, entailment as positive, contradiction as hard negative); `sentences`
-    give the unsupervised variant (the same sentence twice, dropout makes the positive)."""
+    give the unsupervised variant (the same sentence twice, dropout makes the positive);
+    `parallel` files give translation ranking (each source sentence's translation is its
+    positive, the batch's other translations its negatives: LaBSE's objective)."""
 
     nli: tuple[TextFile, ...] = ()
     sentences: tuple[TextFile, ...] = ()
+    parallel: tuple[ParallelFiles, ...] = ()
     temperature: float = field(default=0.05, metadata={"check": "temperature"})
     weight: float = field(default=1.0, metadata={"check": "weight"})
     batch_size: int | None = field(default=None, metadata={"check": "positive"})
@@ -278,9 +281,14 @@ class ContrastiveObjective:
 @dataclass(frozen=True)
 class StsObjective:
     """Regression of cosine similarity on scored pairs (`data`: stsb_csv / korsts_tsv files,
-    scores 0-5): `cosine_mse` (cosine vs score/5) or `cosent` (CoSENT's ranking loss)."""
+    scores 0-5): `cosine_mse` (cosine vs score/5) or `cosent` (CoSENT's ranking loss).
+    `cross_lingual`: two STS files translated row by row (e.g. STS-B train and KorSTS
+    train); each row adds two scored pairs across the languages (source's first sentence
+    with the target's second, and the other way round), so the new language's sentences are
+    placed against sentences the network already understands."""
 
     data: tuple[TextFile, ...] = field(metadata={"check": "nonempty_list"})
+    cross_lingual: tuple[ParallelFiles, ...] = ()
     loss: Literal["cosine_mse", "cosent"] = "cosine_mse"
     scale: float = field(default=20.0, metadata={"check": "weight"})
     weight: float = field(default=1.0, metadata={"check": "weight"})
@@ -784,13 +792,13 @@ def _check_train(recipe: Recipe, train: TrainSection) -> list[tuple[str, str]]:
         groups: dict[str, tuple[tuple[str, ...], tuple[TextFile, ...]]] = {}
         if name == "distill":
             groups["sentences"] = (fmts["distill"], obj.sentences)
-            named += [(f"{where}.distill.parallel[{j}].source", p.source) for j, p in enumerate(obj.parallel)]
-            named += [(f"{where}.distill.parallel[{j}].target", p.target) for j, p in enumerate(obj.parallel)]
+            named += _parallel_files(f"{where}.distill.parallel", obj.parallel)
             empty = not obj.sentences and not obj.parallel
         elif name == "contrastive":
             groups["nli"] = (("kornli_tsv", "klue_json"), obj.nli)
             groups["sentences"] = (fmts["distill"], obj.sentences)
-            empty = not obj.nli and not obj.sentences
+            named += _parallel_files(f"{where}.contrastive.parallel", obj.parallel)
+            empty = not obj.nli and not obj.sentences and not obj.parallel
         elif name == "mlm":
             _check_mlm(recipe, obj, f"{where}.mlm")
             empty = False
@@ -799,13 +807,24 @@ def _check_train(recipe: Recipe, train: TrainSection) -> list[tuple[str, str]]:
             empty = False
         else:
             groups["data"] = (fmts["sts"], obj.data)
+            for j, pair in enumerate(obj.cross_lingual):
+                for side in ("source", "target"):
+                    if getattr(pair, f"{side}_format") not in fmts["sts"]:
+                        raise RecipeError(
+                            recipe.file,
+                            f"{where}.sts.cross_lingual[{j}].{side}_format",
+                            "cross-lingual pairs come from two scored STS files",
+                            allowed=", ".join(fmts["sts"]),
+                            value=getattr(pair, f"{side}_format"),
+                        )
+            named += _parallel_files(f"{where}.sts.cross_lingual", obj.cross_lingual)
             empty = False
         if empty:
             raise RecipeError(
                 recipe.file,
                 f"{where}.{name}",
                 "names no data",
-                allowed="sentences and/or parallel" if name == "distill" else "nli and/or sentences",
+                allowed="sentences and/or parallel" if name == "distill" else "nli, sentences and/or parallel",
                 show_value=False,
             )
         for key, (allowed, files) in groups.items():
@@ -820,6 +839,10 @@ def _check_train(recipe: Recipe, train: TrainSection) -> list[tuple[str, str]]:
                     )
                 named.append((f"{where}.{name}.{key}[{j}].path", item.path))
     return named
+
+
+def _parallel_files(where: str, pairs: tuple[ParallelFiles, ...]) -> list[tuple[str, str]]:
+    return [(f"{where}[{j}].{side}", getattr(p, side)) for j, p in enumerate(pairs) for side in ("source", "target")]
 
 
 def _check_infilling(recipe: Recipe, where: str) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from tfhub_kit.datasets import read_nli_triples, read_parallel, read_sts, read_text
+from tfhub_kit.datasets import read_cross_lingual_sts, read_nli_triples, read_parallel, read_sts, read_text
 from tfhub_kit.errors import RecipeError
 from tfhub_kit.layout import sha256_file
 from tfhub_kit.recipe import Recipe, TextFile
@@ -110,10 +110,7 @@ def load_tasks(
                 texts += rows
                 sources += rows
             for pair in obj.parallel:
-                src_path, tgt_path = recipe.data_path(pair.source), recipe.data_path(pair.target)
-                src, tgt = read_parallel(src_path, tgt_path, pair.source_format, pair.target_format)
-                src, tgt = src[: pair.max_rows], tgt[: pair.max_rows]
-                files[str(src_path)], files[str(tgt_path)] = sha256_file(src_path), sha256_file(tgt_path)
+                src, tgt = _read_parallel(recipe, pair, files)
                 texts += src + tgt
                 sources += src + src
             unique = list(dict.fromkeys(sources))
@@ -152,6 +149,14 @@ def load_tasks(
                 tasks.append(
                     Task("contrastive_unsup", "unsup", {"text": _strings(texts)}, batch, obj.weight, options, files, i)
                 )
+            if obj.parallel:
+                files = {}
+                sides = [_read_parallel(recipe, pair, files) for pair in obj.parallel]
+                columns = {
+                    "anchor": _strings([s for src, _ in sides for s in src]),
+                    "positive": _strings([t for _, tgt in sides for t in tgt]),
+                }
+                tasks.append(Task("contrastive_parallel", "pairs", columns, batch, obj.weight, options, files, i))
         else:
             files = {}
             first, second, scores = [], [], []
@@ -162,6 +167,12 @@ def load_tasks(
                 second += b[: item.max_rows]
                 scores += s[: item.max_rows]
                 files[str(path)] = sha256_file(path)
+            for pair in obj.cross_lingual:
+                paths = recipe.data_path(pair.source), recipe.data_path(pair.target)
+                a, b, s = read_cross_lingual_sts(*paths, pair.source_format, pair.target_format)
+                rows = pair.max_rows
+                first, second, scores = first + a[:rows], second + b[:rows], scores + s[:rows]
+                files.update({str(path): sha256_file(path) for path in paths})
             columns = {"first": _strings(first), "second": _strings(second), "score": np.asarray(scores, np.float32)}
             options = {"loss": obj.loss, **({"scale": obj.scale} if obj.loss == "cosent" else {})}
             tasks.append(Task("sts", "sts", columns, batch, obj.weight, options, files, i))
@@ -466,6 +477,13 @@ def _read_text(recipe: Recipe, item: TextFile, files: dict[str, str]) -> list[st
     path = recipe.data_path(item.path)
     files[str(path)] = sha256_file(path)
     return read_text(path, item.format)[: item.max_rows]
+
+
+def _read_parallel(recipe: Recipe, pair: Any, files: dict[str, str]) -> tuple[list[str], list[str]]:
+    src_path, tgt_path = recipe.data_path(pair.source), recipe.data_path(pair.target)
+    src, tgt = read_parallel(src_path, tgt_path, pair.source_format, pair.target_format)
+    files[str(src_path)], files[str(tgt_path)] = sha256_file(src_path), sha256_file(tgt_path)
+    return src[: pair.max_rows], tgt[: pair.max_rows]
 
 
 def _read_nli(recipe: Recipe, item: TextFile, files: dict[str, str]) -> list[tuple[str, str, str]]:

@@ -138,7 +138,10 @@ class Trainer:
             vecs = self._embed(_concat([batch["anchor"], batch["positive"], batch["negative"]]))
             a, p, n = tf.split(vecs, 3)
             return objectives.info_nce(a, p, n, temperature) / replicas
-        vecs = self._embed(_concat([batch["text"], batch["text"]]))  # dropout makes the two views differ
+        if task.kind == "pairs":
+            vecs = self._embed(_concat([batch["anchor"], batch["positive"]]))
+        else:
+            vecs = self._embed(_concat([batch["text"], batch["text"]]))  # dropout makes the two views differ
         a, p = tf.split(vecs, 2)
         return objectives.info_nce(a, p, None, temperature) / replicas
 
