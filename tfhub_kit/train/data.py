@@ -125,7 +125,7 @@ def load_tasks(
                     {"text": _strings(texts), "target": targets.astype(np.float32)},
                     batch,
                     obj.weight,
-                    {"teacher": obj.teacher},
+                    {"teacher": obj.teacher, "loss": obj.loss},
                     files,
                     i,
                 )

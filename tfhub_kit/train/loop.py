@@ -124,6 +124,8 @@ class Trainer:
             return tf.reduce_sum(per_example) / task.batch_size
         if task.kind == "distill":
             vec = self._embed(batch["text"])
+            if task.options["loss"] == "similarity":
+                return objectives.similarity_mse(vec, batch["target"]) / replicas
             if self.normalize:
                 vec = tf.math.l2_normalize(vec, axis=-1)
             return tf.reduce_sum(objectives.distill_mse(vec, batch["target"])) / task.batch_size

@@ -1,8 +1,8 @@
 """Training objectives for sentence encoders: one function each, the formula in its docstring.
 
 Per-example losses (`distill_mse`, `cosine_mse`) return a vector the loop sums and divides
-by the global batch size; batch-level losses (`info_nce`, `cosent`) return the mean over the
-replica's batch, which the loop divides by the number of replicas. Inputs are float32.
+by the global batch size; batch-level losses (`similarity_mse`, `info_nce`, `cosent`) return
+the mean over the replica's batch, which the loop divides by the number of replicas. Inputs are float32.
 """
 
 from __future__ import annotations
@@ -14,6 +14,18 @@ def distill_mse(student: tf.Tensor, teacher: tf.Tensor) -> tf.Tensor:
     """Knowledge distillation (Reimers & Gurevych 2020): per example,
     mean_d (student[i, d] - teacher[i, d])^2. Shapes [b, d] -> [b]."""
     return tf.reduce_mean(tf.square(student - teacher), axis=-1)
+
+
+def similarity_mse(student: tf.Tensor, teacher: tf.Tensor) -> tf.Tensor:
+    """Distillation of the similarity structure (any widths): with unit vectors s_i, t_i,
+    mean over pairs i != j of the batch of (cos(s_i, s_j) - cos(t_i, t_j))^2.
+    Shapes [b, d_student], [b, d_teacher] -> scalar."""
+    s = tf.math.l2_normalize(student, axis=-1)
+    t = tf.math.l2_normalize(teacher, axis=-1)
+    diff = tf.matmul(s, s, transpose_b=True) - tf.matmul(t, t, transpose_b=True)
+    b = tf.shape(s)[0]
+    off_diagonal = 1.0 - tf.eye(b, dtype=diff.dtype)
+    return tf.reduce_sum(tf.square(diff) * off_diagonal) / tf.cast(b * (b - 1), diff.dtype)
 
 
 def info_nce(anchor: tf.Tensor, positive: tf.Tensor, negative: tf.Tensor | None, temperature: float) -> tf.Tensor:
