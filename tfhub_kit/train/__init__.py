@@ -238,14 +238,13 @@ def _epoch_steps(tasks: list[Any], epochs: float) -> int:
 
 def _teacher_fn(
     recipe: Recipe, cache_dir: Path, *, pooling: str, normalize: bool, progress: Progress
-) -> Callable[[int, str, list[str]], np.ndarray]:
-    """Resolve a distill objective's `teacher` and return its (cached) vectors."""
+) -> Callable[[str, str, list[str]], np.ndarray]:
+    """Resolve a teacher (`field` names it in the recipe) and return its (cached) vectors."""
     from tfhub_kit.teacher import cached_vectors, network_embedder, python_embedder, saved_model_embedder
 
     seq_length = recipe.train.seq_length if recipe.train else recipe.export.seq_length
 
-    def vectors(index: int, teacher: str, sentences: list[str]) -> np.ndarray:
-        field = f"train.objectives[{index}].distill.teacher"
+    def vectors(field: str, teacher: str, sentences: list[str]) -> np.ndarray:
         if teacher == "source":
             from tfhub_kit.networks import inspect_source, load_network
 

@@ -29,7 +29,7 @@ from tfhub_kit.layout import sha256_file
 from tfhub_kit.recipe import Recipe, TextFile
 
 Progress = Callable[[str], None]
-TeacherFn = Callable[[int, str, list[str]], np.ndarray]
+TeacherFn = Callable[[str, str, list[str]], np.ndarray]  # (recipe field, teacher, sentences) -> vectors
 """(objective index, teacher spec, sentences) -> the teacher's vectors of the sentences."""
 
 
@@ -115,7 +115,7 @@ def load_tasks(
                 sources += src + src
             unique = list(dict.fromkeys(sources))
             say(f"{where}: {len(texts):,} rows, teacher {obj.teacher!r} on {len(unique):,} sentences")
-            vectors = teacher(i, obj.teacher, unique)
+            vectors = teacher(f"{where}.distill.teacher", obj.teacher, unique)
             row_of = {s: r for r, s in enumerate(unique)}
             targets = vectors[[row_of[s] for s in sources]]
             tasks.append(
@@ -173,6 +173,18 @@ def load_tasks(
                 rows = pair.max_rows
                 first, second, scores = first + a[:rows], second + b[:rows], scores + s[:rows]
                 files.update({str(path): sha256_file(path) for path in paths})
+            if obj.silver is not None:
+                texts = list(dict.fromkeys(t for item in obj.silver.sentences for t in _read_text(recipe, item, files)))
+                vectors = teacher(f"{where}.sts.silver.teacher", obj.silver.teacher, texts)
+                pairs, silver_scores = silver_pairs(
+                    vectors, neighbours=obj.silver.neighbours, random=obj.silver.random, seed=recipe.train.seed
+                )
+                say(
+                    f"{where}: {len(pairs):,} silver pairs from {len(texts):,} sentences, teacher {obj.silver.teacher!r}"
+                )
+                first += [texts[k] for k in pairs[:, 0]]
+                second += [texts[k] for k in pairs[:, 1]]
+                scores += silver_scores.tolist()
             columns = {"first": _strings(first), "second": _strings(second), "score": np.asarray(scores, np.float32)}
             options = {"loss": obj.loss, **({"scale": obj.scale} if obj.loss == "cosent" else {})}
             tasks.append(Task("sts", "sts", columns, batch, obj.weight, options, files, i))
@@ -180,6 +192,35 @@ def load_tasks(
         if task.rows == 0:
             raise RecipeError(recipe.file, f"train.objectives ({task.name})", "its data files hold no usable rows")
     return _unique_names(tasks)
+
+
+def silver_pairs(
+    vectors: np.ndarray, *, neighbours: int, random: int, seed: int, chunk: int = 2048
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of rows [n, 2] and their scores, 5 x cosine: each row with its `neighbours`
+    nearest other rows and `random` random other rows, each unordered pair once (AugSBERT's
+    sampling of what a teacher should score)."""
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    n = len(unit)
+    found = []
+    if neighbours and n > 1:
+        k = min(neighbours, n - 1)
+        for start in range(0, n, chunk):
+            sims = unit[start : start + chunk] @ unit.T
+            rows = np.arange(start, start + len(sims))
+            sims[rows - start, rows] = -np.inf
+            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            found.append(np.stack([np.repeat(rows, k), top.reshape(-1)], axis=1))
+    if random and n > 1:
+        rng = np.random.default_rng(seed)
+        rows = np.repeat(np.arange(n), random)
+        others = (rows + rng.integers(1, n, size=len(rows))) % n  # never the row itself
+        found.append(np.stack([rows, others], axis=1))
+    if not found:
+        return np.zeros((0, 2), np.int64), np.zeros(0, np.float32)
+    pairs = np.unique(np.sort(np.concatenate(found), axis=1), axis=0)
+    scores = 5.0 * np.sum(unit[pairs[:, 0]] * unit[pairs[:, 1]], axis=1)
+    return pairs, scores.astype(np.float32)
 
 
 def batch_indices(rows: int, batch: int, seed: int, start_step: int, stop_step: int) -> np.ndarray:
