@@ -249,6 +249,11 @@ def test_silver_pairs_reach_the_training_task_with_the_teachers_scores(tmp_path,
     a, b = USE().encode(first), USE().encode(second)
     np.testing.assert_allclose(task.columns["score"], 5 * np.sum(_unit(a) * _unit(b), axis=1), atol=1e-4)
     assert any("silver pairs from 20 sentences" in line for line in lines)
+    bad = {"sts": {"silver": {**silver, "teacher": "python:no_such_module:Model"}}}
+    recipe = load_recipe(tiny_train_recipe(tmp_path / "bad", tiny_hf, objectives=[bad]))
+    teacher = _teacher_fn(recipe, tmp_path / "cache", pooling="mean", normalize=True, progress=print)
+    with pytest.raises(RecipeError, match=r"field 'train.objectives\[0\].sts.silver.teacher': cannot make"):
+        load_tasks(recipe, teacher=teacher)
 
 
 def test_an_sts_objective_without_data_is_refused(tmp_path, tiny_hf):
@@ -406,7 +411,7 @@ def _train_cli(recipe: Path, out: Path):
         (
             lambda t: t["objectives"][0]["distill"].update(teacher="no/such/teacher"),
             "train.objectives[0].distill.teacher",
-            "is not 'source', an existing folder or a URL",
+            "is not 'source', an existing folder, a URL or python:MODULE:FACTORY",
         ),
     ],
 )

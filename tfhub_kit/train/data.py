@@ -115,7 +115,7 @@ def load_tasks(
                 sources += src + src
             unique = list(dict.fromkeys(sources))
             say(f"{where}: {len(texts):,} rows, teacher {obj.teacher!r} on {len(unique):,} sentences")
-            vectors = teacher(f"{where}.distill.teacher", obj.teacher, unique)
+            vectors = teacher(f"{where}.teacher", obj.teacher, unique)
             row_of = {s: r for r, s in enumerate(unique)}
             targets = vectors[[row_of[s] for s in sources]]
             tasks.append(
@@ -175,7 +175,7 @@ def load_tasks(
                 files.update({str(path): sha256_file(path) for path in paths})
             if obj.silver is not None:
                 texts = list(dict.fromkeys(t for item in obj.silver.sentences for t in _read_text(recipe, item, files)))
-                vectors = teacher(f"{where}.sts.silver.teacher", obj.silver.teacher, texts)
+                vectors = teacher(f"{where}.silver.teacher", obj.silver.teacher, texts)
                 pairs, silver_scores = silver_pairs(
                     vectors, neighbours=obj.silver.neighbours, random=obj.silver.random, seed=recipe.train.seed
                 )
