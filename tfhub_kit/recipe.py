@@ -828,17 +828,9 @@ def _check_train(recipe: Recipe, train: TrainSection) -> list[tuple[str, str]]:
             empty = False
         else:
             groups["data"] = (fmts["sts"], obj.data)
-            for j, pair in enumerate(obj.cross_lingual):
-                for side in ("source", "target"):
-                    if getattr(pair, f"{side}_format") not in fmts["sts"]:
-                        raise RecipeError(
-                            recipe.file,
-                            f"{where}.sts.cross_lingual[{j}].{side}_format",
-                            "cross-lingual pairs come from two scored STS files",
-                            allowed=", ".join(fmts["sts"]),
-                            value=getattr(pair, f"{side}_format"),
-                        )
-            named += _parallel_files(f"{where}.sts.cross_lingual", obj.cross_lingual)
+            named += _parallel_files(
+                f"{where}.sts.cross_lingual", obj.cross_lingual, recipe.file, sts_only="cross-lingual pairs"
+            )
             if obj.silver is not None:
                 groups["silver.sentences"] = (fmts["distill"], obj.silver.sentences)
             empty = not obj.data and not obj.cross_lingual and obj.silver is None
@@ -868,8 +860,25 @@ def _check_train(recipe: Recipe, train: TrainSection) -> list[tuple[str, str]]:
     return named
 
 
-def _parallel_files(where: str, pairs: tuple[ParallelFiles, ...]) -> list[tuple[str, str]]:
-    return [(f"{where}[{j}].{side}", getattr(p, side)) for j, p in enumerate(pairs) for side in ("source", "target")]
+def _parallel_files(
+    where: str, pairs: tuple[ParallelFiles, ...], file: Path | None = None, *, sts_only: str = ""
+) -> list[tuple[str, str]]:
+    """(field, path) of each pair's two files; with `sts_only` (what needs them), both sides
+    must be scored STS files."""
+    named = []
+    for j, pair in enumerate(pairs):
+        for side in ("source", "target"):
+            fmt = getattr(pair, f"{side}_format")
+            if sts_only and fmt not in STS_FORMATS:
+                raise RecipeError(
+                    file,
+                    f"{where}[{j}].{side}_format",
+                    f"{sts_only} come from two scored STS files",
+                    allowed=", ".join(STS_FORMATS),
+                    value=fmt,
+                )
+            named.append((f"{where}[{j}].{side}", getattr(pair, side)))
+    return named
 
 
 def _check_infilling(recipe: Recipe, where: str) -> None:

@@ -29,8 +29,8 @@ from tfhub_kit.layout import sha256_file
 from tfhub_kit.recipe import Recipe, TextFile
 
 Progress = Callable[[str], None]
-TeacherFn = Callable[[str, str, list[str]], np.ndarray]  # (recipe field, teacher, sentences) -> vectors
-"""(objective index, teacher spec, sentences) -> the teacher's vectors of the sentences."""
+TeacherFn = Callable[[str, str, list[str]], np.ndarray]
+"""(the recipe field naming the teacher, teacher spec, sentences) -> the teacher's vectors."""
 
 
 @dataclass(frozen=True)
