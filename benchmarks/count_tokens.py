@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _timing import print_machine
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +28,7 @@ def corpus(n: int) -> list[str]:
 
 
 def main() -> None:
+    print_machine()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, default=100_000)
     args = parser.parse_args()

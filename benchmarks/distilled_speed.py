@@ -16,6 +16,8 @@ import statistics
 import time
 from pathlib import Path
 
+from _timing import print_machine
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,6 +25,7 @@ MODELS = ROOT / "models" / "tfhub-kit"
 
 
 def main() -> None:
+    print_machine()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--build-root", type=Path, default=ROOT / "build")
     parser.add_argument("--sentences", type=int, default=2000)
@@ -44,7 +47,7 @@ def main() -> None:
             export_recipe(MODELS / name, out_dir=args.build_root)
         models[name] = tf.saved_model.load(str(build / "embedding"))
     first, second, _ = read_sts(ROOT / "data" / "stsb" / "stsb-en-dev.csv", "stsb_csv")
-    sentences = [s for pair in zip(first, second) for s in pair][: args.sentences]
+    sentences = [s for pair in zip(first, second, strict=False) for s in pair][: args.sentences]
     times: dict[str, list[float]] = {name: [] for name in models}
     for model in models.values():
         encode(model, sentences[: args.batch * 4], batch_size=args.batch)

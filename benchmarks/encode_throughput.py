@@ -14,7 +14,7 @@ import csv
 import os
 from pathlib import Path
 
-from _timing import ensure_build, rate
+from _timing import ensure_build, print_machine, rate
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -31,6 +31,7 @@ def stsb_sentences(n: int) -> list[str]:
 
 
 def main() -> None:
+    print_machine()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--build", type=Path, default=ROOT / "build" / "tfhub-kit" / "all_minilm_l6_v2" / "1")
     parser.add_argument("--sentences", type=int, default=2000)

@@ -15,12 +15,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from _timing import print_machine
+
 from tfhub_kit.package import write_tarball
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
+    print_machine()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--saved-model", type=Path, default=ROOT / "build/tfhub-kit/all_minilm_l6_v2/1/embedding")
     parser.add_argument("--repeats", type=int, default=5)

@@ -28,6 +28,8 @@ import os
 import time
 from pathlib import Path
 
+from _timing import print_machine
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["HF_HUB_OFFLINE"] = "1"
 
@@ -36,6 +38,7 @@ SEQ, BATCH = 128, 256
 
 
 def main() -> None:
+    print_machine()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args()

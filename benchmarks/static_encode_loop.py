@@ -17,7 +17,7 @@ import os
 import time
 from pathlib import Path
 
-from _timing import ensure_build
+from _timing import ensure_build, print_machine
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -40,6 +40,7 @@ def best_of(fn, batches: list[list[str]], repeats: int = 3) -> float:
 
 
 def main() -> None:
+    print_machine()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--build", type=Path, default=ROOT / "build" / "tfhub-kit" / "all_minilm_l6_v2_static" / "1")
     parser.add_argument("--batch", type=int, default=1024)
@@ -55,7 +56,7 @@ def main() -> None:
     from tfhub_kit.datasets import read_sts
 
     a, b, _ = read_sts(ROOT / "data" / "stsb" / "stsb-en-dev.csv", "stsb_csv")
-    sentences = [s for pair in zip(a, b) for s in pair]
+    sentences = [s for pair in zip(a, b, strict=False) for s in pair]
     batches = [sentences[i : i + args.batch] for i in range(0, len(sentences), args.batch)]
 
     ours_model = tf.saved_model.load(str(args.build / "embedding"))

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _timing import rate
+from _timing import print_machine, rate
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -35,13 +35,15 @@ PCA_DIMS, SIF = 256, 1e-4
 
 
 def main() -> None:
+    print_machine()
     import tensorflow as tf
     import tensorflow_text  # noqa: F401
     from model2vec.distill import distill
     from sentence_transformers import SentenceTransformer
 
     from tfhub_kit.datasets import read_lines, read_sts
-    from tfhub_kit.evaluate import cosine_rows, encode, spearman
+    from tfhub_kit.evaluate import encode
+    from tfhub_kit.metrics import cosine_rows, spearman
     from tfhub_kit.networks import inspect_source, load_network
     from tfhub_kit.recipe import StaticSection, load_recipe
     from tfhub_kit.staticmodel import static_embedding_module
@@ -50,7 +52,9 @@ def main() -> None:
 
     recipe = load_recipe(RECIPE)
     folder = recipe.source_dir
-    quiet = lambda _msg: None
+
+    def quiet(_msg):
+        return None
 
     # (a) distill wall time
     start = time.perf_counter()

@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _timing import print_machine
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the tiny-checkpoint makers the tests use
@@ -94,6 +96,7 @@ def theirs(folder: Path, lines: list[str]) -> tuple[float, list[list[int]]]:
 
 
 def main() -> None:
+    print_machine()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, default=100_000)
     args = parser.parse_args()
@@ -105,7 +108,7 @@ def main() -> None:
             their_rate, their_ids = theirs(folder, lines)
             for batch in (1024, 16384):
                 ours_rate, our_ids = ours(folder, lines, batch)
-                same = sum(a == b for a, b in zip(our_ids, their_ids))
+                same = sum(a == b for a, b in zip(our_ids, their_ids, strict=False))
                 print(
                     f"{label:34} {batch:6} {ours_rate:13,.0f} {their_rate:11,.0f} {ours_rate / their_rate:5.2f}x"
                     f"  {same}/{len(our_ids)}"

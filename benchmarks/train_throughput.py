@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import yaml
+from _timing import print_machine
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -125,6 +126,7 @@ def sentence_transformers_fit(args: argparse.Namespace, work: Path) -> float:
 
 
 def main() -> None:
+    print_machine()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=30)

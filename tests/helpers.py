@@ -337,7 +337,7 @@ def two_workers(recipe: Path, outs: list[Path], weights: list[Path]) -> list[str
         for index in range(2)
     ]
     outputs = [p.communicate(timeout=600)[0] for p in procs]
-    for p, out in zip(procs, outputs):
+    for p, out in zip(procs, outputs, strict=False):
         assert p.returncode == 0, out[-3000:]
     return outputs
 

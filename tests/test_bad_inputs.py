@@ -469,7 +469,7 @@ def test_killed_exports_and_a_crash_between_renames_are_cleaned_up(pristine, tmp
             str(recipe),
             "--out",
             str(out),
-            "--rebuild",
+            "--fresh",
         ],
         env=env,
         stdout=subprocess.DEVNULL,

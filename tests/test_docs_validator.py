@@ -86,7 +86,8 @@ Restyled by a recipe's docs.templates folder.
 def test_a_recipe_template_overrides_the_kit_by_name_and_is_linted(tiny_build, tmp_path):
     import json
 
-    from tfhub_kit.docs import DocsError, render_docs
+    from tfhub_kit.docs import render_docs
+    from tfhub_kit.errors import DocsError
 
     root = tmp_path / "build"
     shutil.copytree(tiny_build.root, root, ignore=shutil.ignore_patterns("docs"))

@@ -13,7 +13,7 @@ from conftest import ROOT
 
 from tfhub_kit.cli import main
 from tfhub_kit.datasets import read_sts
-from tfhub_kit.evaluate import average_ranks, pearson, retrieval_accuracy, spearman
+from tfhub_kit.metrics import average_ranks, pearson, retrieval_accuracy, spearman
 
 
 def test_average_ranks_share_ties():

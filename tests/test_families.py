@@ -71,7 +71,7 @@ def test_preprocessor_ids_equal_hf(kind, families):
     assert len(SENTENCES) >= 100
     tokens = pre.tokenize(tf.constant(SENTENCES))
     ids = flat_ids(tokens).to_list()
-    wrong = [(s, row, hf(s, add_special_tokens=False)["input_ids"]) for s, row in zip(SENTENCES, ids)]
+    wrong = [(s, row, hf(s, add_special_tokens=False)["input_ids"]) for s, row in zip(SENTENCES, ids, strict=False)]
     wrong = [w for w in wrong if w[1] != w[2]]
     assert not wrong, wrong[:3]
     packed = pre(tf.constant(SENTENCES))
@@ -91,7 +91,7 @@ def test_pairs_follow_the_family_packing_rule(kind, families):
     out = pre.bert_pack_inputs(
         [pre.tokenize(tf.constant(firsts)), pre.tokenize(tf.constant(seconds))], seq_length=tf.constant(SEQ_LENGTH)
     )
-    for i, (a, b) in enumerate(zip(firsts, seconds)):
+    for i, (a, b) in enumerate(zip(firsts, seconds, strict=False)):
         want = hf(a, b, truncation="longest_first", max_length=SEQ_LENGTH, return_token_type_ids=True)
         n = int(out["input_mask"][i].numpy().sum())
         assert out["input_word_ids"][i, :n].numpy().tolist() == want["input_ids"], (a, b)
@@ -167,8 +167,9 @@ def test_byte_fallback_and_its_pruning_match_hf(tmp_path):
     from tokenizers import Tokenizer
     from transformers import XLMRobertaTokenizer
 
-    from tfhub_kit.tokenizers import build_tokenize, prune_tokenizer_json, tokenizer_spec_from_hf
+    from tfhub_kit.tokenizers import build_tokenize, tokenizer_spec_from_hf
     from tfhub_kit.tokenizers.sentencepiece import required_pieces
+    from tfhub_kit.transforms.tokenizer_json import prune_tokenizer_json
 
     corpus = [line for line in tokenizer_corpus() if not any("\u0e00" <= c <= "\u0e7f" for c in line)]
     model = train_sentencepiece(

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from tfhub_kit.cli import main
 from tfhub_kit.docs import render_docs
-from tfhub_kit.publish.gcs import PublishError
+from tfhub_kit.errors import PublishError
 from tfhub_kit.publish.kaggle import plan_kaggle, publish_kaggle
 
 TARGET = "kaggle://tfhub-kit/all-minilm-l6-v2/tensorFlow2/default"

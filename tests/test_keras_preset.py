@@ -10,10 +10,9 @@ from helpers import run_python
 
 from tfhub_kit.cli import main
 from tfhub_kit.docs import render_docs
-from tfhub_kit.errors import RecipeError
+from tfhub_kit.errors import PublishError, RecipeError
 from tfhub_kit.keraspreset import check_preset_support
 from tfhub_kit.networks import inspect_source
-from tfhub_kit.publish.gcs import PublishError
 from tfhub_kit.publish.kaggle import plan_kaggle
 from tfhub_kit.recipe import load_recipe
 

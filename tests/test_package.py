@@ -8,8 +8,9 @@ import tarfile
 import pytest
 from helpers import tar_bytes
 
+from tfhub_kit.errors import PackageError
 from tfhub_kit.layout import model_path
-from tfhub_kit.package import PackageError, package_build, read_checksums, safe_extract, verify_tarball
+from tfhub_kit.package import package_build, read_checksums, safe_extract, verify_tarball
 
 
 def test_tarballs_are_reproducible_and_follow_the_member_rules(minilm_packaged, tmp_path):

@@ -36,7 +36,7 @@ def test_preprocessor_ids_equal_hf_tokenizers(minilm_build, minilm_dir):
     ids = out["input_word_ids"].numpy()
     mismatches = [
         (s[:40], row[:n].tolist()[:20], hf.encode(s).ids[:20])
-        for s, row, n in zip(SENTENCES, ids, lengths)
+        for s, row, n in zip(SENTENCES, ids, lengths, strict=False)
         if row[:n].tolist() != hf.encode(s).ids
     ]
     assert not mismatches
@@ -52,7 +52,7 @@ def test_tokenize_pieces_equal_hf_without_truncation(minilm_build, minilm_dir):
     hf.no_truncation()
     pre = _load(minilm_build.saved_model("preprocess"))
     tokens = pre.tokenize(tf.constant(SENTENCES))
-    for sentence, words in zip(SENTENCES, tokens.to_list()):
+    for sentence, words in zip(SENTENCES, tokens.to_list(), strict=False):
         assert [p for w in words for p in w] == hf.encode(sentence).ids[1:-1], sentence[:40]
 
 

@@ -60,7 +60,7 @@ def test_the_learned_sentencepiece_model_tokenizes_as_the_library_and_hugging_fa
     scores = {i: library.get_score(i) for i in range(library.get_piece_size())}
     differ = 0
     hf_agrees = 0
-    for text, got in zip(texts, ours):
+    for text, got in zip(texts, ours, strict=False):
         want = library.encode(text.lower())  # learned lowercased (no --cased), as ALBERT is
         hf_agrees += hf.encode(text, add_special_tokens=False).ids == want
         if got != want:

@@ -144,19 +144,21 @@ def test_the_generation_model_fills_a_masked_word_of_training_sentences(bart_exp
     from tfhub_kit.datasets import read_sts
 
     first, second, _ = read_sts(ROOT / "data" / "stsb" / "stsb-en-train.csv", "stsb_csv")
-    sentences = list(dict.fromkeys(s.lower() for pair in zip(first[:200], second[:200]) for s in pair))[:40]
+    sentences = list(dict.fromkeys(s.lower() for pair in zip(first[:200], second[:200], strict=False) for s in pair))[
+        :40
+    ]
     masked, originals = [], []
     for sentence in sentences:
         words = sentence.replace(".", " .").split()
         k = len(words) // 2
-        masked.append(" ".join(words[:k] + ["[MASK]"] + words[k + 1 :]))
+        masked.append(" ".join([*words[:k], "[MASK]", *words[k + 1 :]]))
         originals.append(" ".join(words))
     gen = tf.saved_model.load(str(bart_export.saved_model("text_generation")))
     filled = [t.decode() for t in gen(tf.constant(masked)).numpy()]
-    exact = sum(f == o for f, o in zip(filled, originals))
+    exact = sum(f == o for f, o in zip(filled, originals, strict=False))
     # measured: 6 of 40 exactly right ("a plane is [MASK] off ." -> "a plane is taking off .");
     # the others drift to a neighbouring training sentence (STS-B pairs differ by a word)
-    assert exact >= 3, list(zip(masked, filled))
+    assert exact >= 3, list(zip(masked, filled, strict=False))
 
 
 def test_the_bart_exports_validate_and_load_in_a_fresh_process(bart_export):

@@ -219,7 +219,7 @@ def test_a_streamed_task_gives_a_resumed_run_the_batches_an_uninterrupted_one_re
 
     straight, resumed = batches(0), batches(5)
     assert len(straight) == 9 and len(resumed) == 4
-    for a, b in zip(straight[5:], resumed):
+    for a, b in zip(straight[5:], resumed, strict=False):
         assert a.keys() == b.keys()
         for key in a:
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)

@@ -128,7 +128,7 @@ def test_sentence_order_swaps_half_the_pairs_and_labels_them():
     n, seq, cls, sep = 10_000, 16, 101, 102
     first_len, second_len = rng.integers(1, 7, n), rng.integers(1, 7, n)
     ids, mask = np.zeros([n, seq], np.int32), np.zeros([n, seq], np.int32)
-    for i, (a, b) in enumerate(zip(first_len, second_len)):
+    for i, (a, b) in enumerate(zip(first_len, second_len, strict=False)):
         row = [cls, *range(1000, 1000 + a), sep, *range(2000, 2000 + b), sep]
         ids[i, : len(row)], mask[i, : len(row)] = row, 1
     out = sentence_order(tf.constant(ids), tf.constant(mask), tf.constant(first_len), tf.constant([7, 8]))
@@ -184,10 +184,10 @@ def test_infilling_masks_30_percent_in_poisson_spans_each_one_mask_token(corpus,
     np.testing.assert_array_equal(out["target_ids"], ids)
     for row in range(len(ids)):
         tokens, cursor, expected = list(ids[row, 1 : 1 + n[row]]), 0, [ids[row, 0]]
-        for start, length in zip(out["span_starts"][row][used[row]], out["span_lengths"][row][used[row]]):
-            expected += tokens[cursor:start] + [mask_id]
+        for start, length in zip(out["span_starts"][row][used[row]], out["span_lengths"][row][used[row]], strict=False):
+            expected += [*tokens[cursor:start], mask_id]
             cursor = start + length
-        expected += tokens[cursor:] + [ids[row, 1 + n[row]]]
+        expected += [*tokens[cursor:], ids[row, 1 + n[row]]]
         expected += [pad_id] * (SEQ - len(expected))
         np.testing.assert_array_equal(out["encoder_token_ids"][row], expected[:SEQ])
         assert out["encoder_padding_mask"][row].sum() == min(len(expected) - expected.count(pad_id), SEQ)
@@ -305,7 +305,7 @@ def test_permuted_infilling_targets_the_original_row(corpus, packed_sentences):
     several = packed_sentences["sentence_index"][:512].max(axis=1) >= 2
     hidden = (special["mask_id"], special["padding_id"])
     seen = [[t for t in row if t not in hidden] for row in out["encoder_token_ids"]]
-    differs = [a != [t for t in b if t not in hidden] for a, b in zip(seen, plain["encoder_token_ids"])]
+    differs = [a != [t for t in b if t not in hidden] for a, b in zip(seen, plain["encoder_token_ids"], strict=False)]
     assert np.mean(np.asarray(differs)[several]) > 0.4  # the encoder sees shuffled sentences
     for row in range(len(ids)):  # in_span marks, in the original row, the tokens the encoder did not see
         kept = ids[row][(out["label_weights"][row] > 0) & ~out["in_span"][row]]

@@ -11,9 +11,10 @@ from click.testing import CliRunner
 from helpers import FlakyProxy
 
 from tfhub_kit.cli import main
+from tfhub_kit.errors import PublishError
 from tfhub_kit.layout import model_path
 from tfhub_kit.package import package_build
-from tfhub_kit.publish.gcs import PublishError, plan_gcs, publish_gcs
+from tfhub_kit.publish.gcs import plan_gcs, publish_gcs
 
 
 def _crc(path) -> str:

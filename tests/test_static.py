@@ -130,8 +130,9 @@ def test_distill_rows_equal_model2vec_distill(tiny_teacher, tmp_path, monkeypatc
 def test_bfloat16_rows_are_checked_against_float32(tiny_teacher, tmp_path, monkeypatch):
     """The opt-in bfloat16 forward pass gives rows within cosine 0.999 of float32 (checked on
     a sample during distillation, and here on every row); a failing check names the field."""
+    from tfhub_kit.errors import StaticPrecisionError
     from tfhub_kit.transforms import static
-    from tfhub_kit.transforms.static import StaticPrecisionError, distill_static
+    from tfhub_kit.transforms.static import distill_static
 
     network, source = _network(tiny_teacher)
     settings = {"pca_dims": None, "sif_coefficient": None, "normalize": False}
@@ -147,7 +148,7 @@ def test_bfloat16_rows_are_checked_against_float32(tiny_teacher, tmp_path, monke
     assert np.abs(exact.vectors - fast.vectors).max() > 1e-5  # really computed in bfloat16
 
     monkeypatch.setattr(static, "PRECISION_MIN_COSINE", 1.01)
-    with pytest.raises(StaticPrecisionError, match="static.precision: float32"):
+    with pytest.raises(StaticPrecisionError, match=r"static\.precision: float32"):
         distill_static(
             network, source.tokenizer, StaticSection(**settings, precision="bfloat16"), workdir=tmp_path / "x"
         )
@@ -194,7 +195,7 @@ def test_tokenization_matches_the_teacher(minilm_dir, tmp_path):
     teacher.no_truncation()
     teacher.no_padding()
     mismatches = []
-    for sentence, row in zip(SENTENCES, ids):
+    for sentence, row in zip(SENTENCES, ids, strict=False):
         want = [t for t in teacher.encode(sentence, add_special_tokens=False).tokens if t != "[UNK]"]
         if [tokens[i] for i in row] != want:
             mismatches.append(sentence[:40])

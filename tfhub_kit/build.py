@@ -20,8 +20,10 @@ from typing import Any
 
 from tfhub_kit.layout import ModelLayout
 from tfhub_kit.networks import HFSource, Network, inspect_source, load_network
+from tfhub_kit.progress import reporter
 from tfhub_kit.recipe import Recipe
-from tfhub_kit.transforms.static import StaticTable
+from tfhub_kit.staticmodel import StaticTable
+from tfhub_kit.transforms import apply_transforms, build_static
 
 Progress = Callable[[str], None]
 
@@ -43,7 +45,7 @@ def build_model(
 ) -> Iterator[BuiltModel]:
     """Load the recipe's source and apply its transforms. With `static=False` a final
     `static` step is left out (what the training stage and teachers want)."""
-    say = progress or (lambda _msg: None)
+    say = reporter(progress)
     source = inspect_source(recipe)
     say(
         f"building a random {source.architecture.model_type} network (seed {source.scratch.seed})"
@@ -55,8 +57,6 @@ def build_model(
     with tempfile.TemporaryDirectory(prefix="tfhub-kit-build-") as work:
         report: dict[str, Any] = {"steps": []}
         if recipe.transforms:
-            from tfhub_kit.transforms import apply_transforms
-
             result = apply_transforms(
                 network, source.tokenizer, recipe, workdir=Path(work), cache_dir=cache_dir, progress=say
             )
@@ -66,8 +66,6 @@ def build_model(
         if settings is None or not static:
             yield BuiltModel(network, source, report)
             return
-        from tfhub_kit.transforms import build_static
-
         table = build_static(
             network, source, recipe, settings, workdir=Path(work) / "static", cache_dir=cache_dir, progress=say
         )

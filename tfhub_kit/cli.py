@@ -2,8 +2,16 @@
 
 Each command parses options, calls one library function and prints its result. Any error
 becomes one `Error:` line on stderr and an exit code (tfhub_kit/errors.py has the table:
-1 a check failed, 2 bad recipe or usage, 3 the environment, 4 a corrupt build); set
-TFHUB_KIT_DEBUG=1 to see the traceback instead.
+1 a check failed, 2 bad recipe or usage, 3 the environment, 4 a corrupt build, 5 a kit bug);
+set TFHUB_KIT_DEBUG=1 to see the traceback instead. Progress goes through `logging` to
+stderr (`--quiet` keeps warnings and errors only).
+
+Conventions every command keeps: `--out` is a folder (the build root, or the folder a
+vocabulary is written to); `--fresh` starts over (a new training run, a new export);
+`--force` ships what the release gate would refuse, with a warning.
+
+Commands import their stage inside the command: the stages that build graphs import
+TensorFlow, which takes seconds, and `tfhub-kit --help` should not wait for it.
 """
 
 from __future__ import annotations
@@ -12,12 +20,14 @@ import functools
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
 from tfhub_kit import __version__
-from tfhub_kit.errors import TfhubKitError
+from tfhub_kit.errors import EXIT_KIT_BUG, TfhubKitError, short_repr
+from tfhub_kit.progress import configure_cli_logging, logger, reset_cli_logging
 
 
 def _quiet_tensorflow() -> None:
@@ -25,8 +35,12 @@ def _quiet_tensorflow() -> None:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 
-def _progress(message: str) -> None:
-    click.echo(f"[tfhub-kit] {message}", err=True)
+def _say(message: str) -> None:
+    logger.info(message)
+
+
+def _warn(message: str) -> None:
+    logger.warning(message)
 
 
 def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -44,15 +58,15 @@ def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
                 raise
             click.echo(f"Error: {_one_line(str(exc))}", err=True)
             sys.exit(exc.exit_code)
-        except Exception as exc:  # an input the kit does not check yet: still one line, not a traceback
+        except Exception as exc:  # a kit bug: still one line, not a traceback, and its own exit code
             if os.environ.get("TFHUB_KIT_DEBUG"):
                 raise
             click.echo(
-                f"Error: unexpected {type(exc).__name__}: {_one_line(str(exc))} "
-                "(TFHUB_KIT_DEBUG=1 shows the traceback; please report it)",
+                f"Error: unexpected {type(exc).__name__}: {_one_line(short_repr(str(exc))[1:-1])} "
+                "(a tfhub-kit bug: TFHUB_KIT_DEBUG=1 shows the traceback; please report it)",
                 err=True,
             )
-            sys.exit(1)
+            sys.exit(EXIT_KIT_BUG)
 
     return wrapper
 
@@ -64,7 +78,9 @@ def _one_line(message: str) -> str:
 
 @click.group()
 @click.version_option(__version__, prog_name="tfhub-kit")
-def main() -> None:
+@click.option("--quiet", "-q", is_flag=True, help="Print results, warnings and errors only (no progress).")
+@click.pass_context
+def main(ctx: click.Context, quiet: bool) -> None:
     """Turn text encoders into published TensorFlow Hub models.
 
     \b
@@ -73,6 +89,8 @@ def main() -> None:
       tfhub-kit export models/tfhub-kit/all_minilm_l6_v2 --out build
     """
     _quiet_tensorflow()
+    configure_cli_logging(quiet=quiet)
+    ctx.call_on_close(reset_cli_logging)
 
 
 @main.group()
@@ -109,14 +127,14 @@ def recipe_check(recipe_dir: str) -> None:
 @main.command()
 @click.argument("recipe_dir", type=click.Path(file_okay=True, dir_okay=True))
 @click.option("--out", "out_dir", default="build", show_default=True, type=click.Path(), help="Build root.")
-@click.option("--rebuild", is_flag=True, help="Export even if the build was made from the same inputs.")
+@click.option("--fresh", is_flag=True, help="Export even if the build was made from the same inputs.")
 @_handle_errors
-def export(recipe_dir: str, out_dir: str, rebuild: bool) -> None:
+def export(recipe_dir: str, out_dir: str, fresh: bool) -> None:
     """Convert the recipe's checkpoint and write TF Hub SavedModels + manifest.json.
 
     Writes OUT/<publisher>/<model>/<version>/ atomically (a previous build there is replaced).
     A build exported from the same inputs (recipe, checkpoint and data files, training run,
-    kit and library versions) is reused in a second; --rebuild exports anyway.
+    kit and library versions) is reused in a second; --fresh exports anyway.
 
     \b
     Example:
@@ -124,7 +142,7 @@ def export(recipe_dir: str, out_dir: str, rebuild: bool) -> None:
     """
     from tfhub_kit.export import export_recipe
 
-    result = export_recipe(recipe_dir, out_dir=out_dir, progress=_progress, rebuild=rebuild)
+    result = export_recipe(recipe_dir, out_dir=out_dir, fresh=fresh)
     for kind, info in result.manifest.saved_models.items():
         click.echo(f"{result.layout.saved_model(kind)}  ({info['bytes'] / 1e6:.1f} MB)")
     click.echo(str(result.layout.manifest_file))
@@ -149,7 +167,7 @@ def train(recipe_dir: str, out_dir: str, fresh: bool) -> None:
     """
     from tfhub_kit.train import train_recipe
 
-    result = train_recipe(recipe_dir, out_dir=out_dir, fresh=fresh, progress=_progress)
+    result = train_recipe(recipe_dir, out_dir=out_dir, fresh=fresh)
     best = result.summary.get("best")
     if best:
         click.echo(f"best at step {best['step']}: " + ", ".join(f"{k} {v:.2f}" for k, v in best["scores"].items()))
@@ -182,7 +200,7 @@ def data_prepare(recipe_dir: str, out_dir: str) -> None:
     """
     from tfhub_kit.pretrain.corpus import MANIFEST, prepare_corpus
 
-    prepared = prepare_corpus(recipe_dir, out_dir=out_dir, progress=_progress)
+    prepared = prepare_corpus(recipe_dir, out_dir=out_dir)
     click.echo(str(prepared.folder / MANIFEST))
 
 
@@ -203,7 +221,7 @@ def validate(build_dir: str, tolerance: float | None, no_consumers: bool) -> Non
     """
     from tfhub_kit.validate import validate_build
 
-    report = validate_build(build_dir, tolerance=tolerance, consumers=not no_consumers, progress=_progress)
+    report = validate_build(build_dir, tolerance=tolerance, consumers=not no_consumers)
     width = max(len(r.check) for r in report.results)
     for r in report.results:
         status = "pass" if r.passed else "FAIL"
@@ -236,7 +254,7 @@ def evaluate(build_dir: str) -> None:
     """
     from tfhub_kit.evaluate import evaluate_build
 
-    report = evaluate_build(build_dir, progress=_progress)
+    report = evaluate_build(build_dir)
     res = report.results
     for name, f in res["sts"].items():
         click.echo(
@@ -288,7 +306,7 @@ def docs(build_dir: str | None, asset_base: str | None, check_path: str | None) 
         return
     if not build_dir:
         raise click.UsageError("give BUILD_DIR, or --check PATH")
-    result = render_docs(build_dir, asset_base=asset_base, progress=_progress)
+    result = render_docs(build_dir, asset_base=asset_base)
     click.echo(f"{len(result.files)} docs in {result.root}, lint clean")
 
 
@@ -312,19 +330,22 @@ def package(build_dir: str, force: bool) -> None:
     from tfhub_kit.gate import check_gate
     from tfhub_kit.package import package_build
 
-    check_gate(build_dir, force=force, warn=_progress)
+    check_gate(build_dir, force=force, warn=_warn)
 
-    result = package_build(build_dir, progress=_progress)
+    result = package_build(build_dir)
     for path in result.tarballs.values():
         click.echo(f"{path}  ({path.stat().st_size / 1e6:.1f} MB)")
     click.echo(str(result.checksums))
 
 
 def _publish_target(value: str) -> str:
-    if not value.startswith(("gs://", "kaggle://")):
-        raise click.BadParameter(
-            "expected gs://BUCKET/PREFIX, kaggle://OWNER/MODEL/tensorFlow2/VARIATION or kaggle://OWNER/MODEL/keras/VARIATION"
-        )
+    from tfhub_kit.errors import TargetError
+    from tfhub_kit.publish.targets import target_for
+
+    try:
+        target_for(value)
+    except TargetError as exc:  # exit 2, naming the accepted forms
+        raise click.BadParameter(str(exc)) from exc
     return value
 
 
@@ -335,19 +356,21 @@ _TO_OPTION = click.option(
     callback=lambda _c, _p, v: _publish_target(v),
     help="gs://BUCKET/PREFIX, kaggle://OWNER/MODEL/tensorFlow2/VARIATION or kaggle://OWNER/MODEL/keras/VARIATION",
 )
-
-
-@main.command()
-@click.argument("build_dir", type=click.Path(exists=True, file_okay=False))
-@_TO_OPTION
-@click.option("--dry-run", is_flag=True, help="Print what would be uploaded, upload nothing.")
-@click.option(
+_DRY_RUN_OPTION = click.option("--dry-run", is_flag=True, help="Print what would be uploaded, upload nothing.")
+_RETRY_OPTION = click.option(
     "--retry-deadline",
     type=click.FloatRange(min=0.1),
     default=120.0,
     show_default=True,
     help="Seconds to keep retrying a transient storage error (503s, dropped connections) per request.",
 )
+
+
+@main.command()
+@click.argument("build_dir", type=click.Path(exists=True, file_okay=False))
+@_TO_OPTION
+@_DRY_RUN_OPTION
+@_RETRY_OPTION
 @_FORCE_OPTION
 @_handle_errors
 def publish(build_dir: str, target: str, dry_run: bool, retry_deadline: float, force: bool) -> None:
@@ -359,26 +382,21 @@ def publish(build_dir: str, target: str, dry_run: bool, retry_deadline: float, f
       tfhub-kit publish build/tfhub-kit/all_minilm_l6_v2/1 --to gs://my-bucket/hub --dry-run
     """
     from tfhub_kit.gate import check_gate
+    from tfhub_kit.layout import BuildLayout
+    from tfhub_kit.publish.targets import target_for
 
-    check_gate(build_dir, force=force, warn=_progress)
-    if target.startswith("gs://"):
-        from tfhub_kit.publish.gcs import plan_gcs, publish_gcs
-
-        plan = plan_gcs(build_dir, target)
-        if dry_run:
-            click.echo(plan.describe())
-            return
-        report = publish_gcs(plan, progress=_progress, retry_deadline=retry_deadline)
+    check_gate(build_dir, force=force, warn=_warn)
+    chosen = target_for(target)
+    manifest = BuildLayout(Path(build_dir)).read_manifest()
+    plan = chosen.plan(build_dir, target, chosen.asset_base(target, manifest))
+    if dry_run:
+        click.echo(plan.describe())
+        return
+    report = chosen.publish(plan, retry_deadline=retry_deadline)
+    if report is not None and hasattr(report, "uploaded"):
         click.echo(f"uploaded {len(report.uploaded)}, already there {len(report.skipped)}")
-        for kind, url in plan.public_urls.items():
-            click.echo(f"{kind}: {url}")
-    else:
-        from tfhub_kit.publish.kaggle import plan_kaggle, publish_kaggle
-
-        kaggle_plan = plan_kaggle(build_dir, target)
-        click.echo(kaggle_plan.describe())
-        if not dry_run:
-            publish_kaggle(kaggle_plan, progress=_progress)
+    for kind, url in (getattr(plan, "public_urls", None) or {}).items():
+        click.echo(f"{kind}: {url}")
 
 
 @main.command()
@@ -397,7 +415,7 @@ def serve(folder: str, port: int) -> None:
     """
     from tfhub_kit.publish.hubserver import make_server
 
-    server = make_server(folder, port=port, log=_progress)
+    server = make_server(folder, port=port, log=_say)
     click.echo(f"serving {folder} on http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)")
     try:
         server.serve_forever()
@@ -412,9 +430,25 @@ def serve(folder: str, port: int) -> None:
 @_TO_OPTION
 @click.option("--out", "out_dir", default="build", show_default=True, type=click.Path(), help="Build root.")
 @click.option("--dry-run", is_flag=True, help="Run every stage but upload nothing.")
+@click.option("--fresh", is_flag=True, help="Start the training run over and export even if nothing changed.")
+@click.option("--tolerance", type=float, default=None, help="validate: max abs difference on the probe outputs.")
+@click.option("--asset-base", help="docs: URL the tarballs are served from (default: from the target).")
+@_RETRY_OPTION
+@_FORCE_OPTION
 @_handle_errors
-def release(recipe_dir: str, target: str, out_dir: str, dry_run: bool) -> None:
-    """export -> validate -> evaluate -> docs -> package -> publish, stopping at the first failure.
+def release(
+    recipe_dir: str,
+    target: str,
+    out_dir: str,
+    dry_run: bool,
+    fresh: bool,
+    tolerance: float | None,
+    asset_base: str | None,
+    retry_deadline: float,
+    force: bool,
+) -> None:
+    """[train ->] export -> validate -> evaluate -> docs -> package -> publish, stopping at the
+    first failure (with --force: warning and going on).
 
     \b
     Example:
@@ -422,7 +456,17 @@ def release(recipe_dir: str, target: str, out_dir: str, dry_run: bool) -> None:
     """
     from tfhub_kit.release import release as run_release
 
-    report = run_release(recipe_dir, to=target, out_dir=out_dir, dry_run=dry_run, progress=_progress)
+    report = run_release(
+        recipe_dir,
+        to=target,
+        out_dir=out_dir,
+        dry_run=dry_run,
+        fresh=fresh,
+        force=force,
+        tolerance=tolerance,
+        asset_base=asset_base,
+        retry_deadline=retry_deadline,
+    )
     click.echo(f"released {report.build_dir} ({' -> '.join(report.stages)}){' [dry run]' if dry_run else ''}")
     for kind, url in report.public_urls.items():
         click.echo(f"{kind}: {url}")
@@ -434,7 +478,7 @@ def vocab() -> None:
 
     \b
     Example:
-      tfhub-kit vocab learn data/tatoeba/tatoeba.*-eng.* --size 4000 --out vocab.txt
+      tfhub-kit vocab learn data/tatoeba/tatoeba.*-eng.* --size 4000 --out my_vocab/
     """
 
 
@@ -442,7 +486,11 @@ def vocab() -> None:
 @click.argument("corpus", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--size", "vocab_size", type=click.IntRange(min=16), required=True, help="Target vocabulary size.")
 @click.option(
-    "--out", "out_path", required=True, type=click.Path(), help="vocab.txt (WordPiece) or a folder (SentencePiece)."
+    "--out",
+    "out_path",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder to write: vocab.txt (WordPiece) or spiece.model + tokenizer.json (SentencePiece).",
 )
 @click.option(
     "--kind",
@@ -470,22 +518,24 @@ def vocab_learn(
 
     \b
     Example:
-      tfhub-kit vocab learn data/tatoeba/tatoeba.*-eng.* --size 4000 --out vocab.txt
+      tfhub-kit vocab learn data/tatoeba/tatoeba.*-eng.* --size 4000 --out my_vocab/
       tfhub-kit vocab learn data/nsmc/reviews.tsv --format nsmc_tsv --kind sentencepiece \\
           --size 8000 --out ko_spm/
     """
-    _progress(f"learning a {vocab_size:,}-token {kind} vocabulary from {len(corpus)} files")
+    _say(f"learning a {vocab_size:,}-token {kind} vocabulary from {len(corpus)} files")
     if kind == "sentencepiece":
         from tfhub_kit.datasets import read_text
         from tfhub_kit.vocab import learn_sentencepiece
 
         texts = [t for f in corpus for t in read_text(f, text_format)]
-        _progress(f"{len(texts):,} texts")
+        _say(f"{len(texts):,} texts")
         out = learn_sentencepiece(texts, vocab_size=vocab_size, out_dir=out_path, lower_case=not cased)
         click.echo(f"{out}: {vocab_size:,} pieces (spiece.model, tokenizer.json, tokenizer_config.json)")
         return
     from tfhub_kit.vocab import learn_wordpiece_vocab, write_vocab
 
     tokens = learn_wordpiece_vocab(corpus, vocab_size=vocab_size, lower_case=not cased)
-    write_vocab(tokens, out_path)
-    click.echo(f"{out_path}: {len(tokens):,} tokens")
+    Path(out_path).mkdir(parents=True, exist_ok=True)
+    vocab_file = Path(out_path) / "vocab.txt"
+    write_vocab(tokens, vocab_file)
+    click.echo(f"{vocab_file}: {len(tokens):,} tokens")

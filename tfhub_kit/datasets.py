@@ -90,7 +90,7 @@ def read_text(path: str | Path, fmt: str = "lines") -> list[str]:
     or every distinct sentence of an STS or NLI file, in file order."""
     if fmt in STS_FORMATS:
         first, second, _ = read_sts(path, fmt)
-        texts = list(dict.fromkeys(s for pair in zip(first, second) for s in pair))
+        texts = list(dict.fromkeys(s for pair in zip(first, second, strict=False) for s in pair))
     elif fmt in NLI_FORMATS:
         texts = list(dict.fromkeys(s for t in read_nli_triples(path, fmt) for s in t))
     elif fmt == "lines":
@@ -117,7 +117,7 @@ def read_parallel(
         raise RecipeError(
             target, "(rows)", f"gives {len(b)} sentences but {source} gives {len(a)}; they must align", show_value=False
         )
-    kept = [(x.strip(), y.strip()) for x, y in zip(a, b) if x.strip() and y.strip()]
+    kept = [(x.strip(), y.strip()) for x, y in zip(a, b, strict=False) if x.strip() and y.strip()]
     return [x for x, _ in kept], [y for _, y in kept]
 
 
@@ -136,15 +136,15 @@ def read_cross_lingual_sts(
             f"holds {len(b1)} scored pairs but {source} holds {len(a1)}; they must align",
             show_value=False,
         )
-    first = [x for pair in zip(a1, b1) for x in pair]
-    second = [x for pair in zip(b2, a2) for x in pair]
+    first = [x for pair in zip(a1, b1, strict=False) for x in pair]
+    second = [x for pair in zip(b2, a2, strict=False) for x in pair]
     return first, second, [s for s in scores for _ in range(2)]
 
 
 def _aligned_sentences(path: str | Path, fmt: str) -> list[str]:
     if fmt in STS_FORMATS:
         first, second, _ = read_sts(path, fmt)
-        return [s for pair in zip(first, second) for s in pair]
+        return [s for pair in zip(first, second, strict=False) for s in pair]
     return read_lines(path)
 
 

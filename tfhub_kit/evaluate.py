@@ -24,8 +24,12 @@ import numpy as np
 
 from tfhub_kit.datasets import read_lines, read_sts
 from tfhub_kit.errors import BuildLayoutError
-from tfhub_kit.layout import BuildLayout, sha256_file, write_json_atomic
+from tfhub_kit.files import sha256_file, write_json_atomic
+from tfhub_kit.layout import BuildLayout
+from tfhub_kit.metrics import cosine_rows, pearson, retrieval_accuracy, spearman
 from tfhub_kit.plots import RESULTS_PNG, draw_results
+from tfhub_kit.progress import reporter
+from tfhub_kit.teacher import embed_in_batches
 
 RESULTS_FILE = "results.json"
 
@@ -58,44 +62,6 @@ class EvaluationReport:
         return [g for g in self.gates if not g.passed]
 
 
-# --- metrics -------------------------------------------------------------------------
-
-
-def average_ranks(values: Sequence[float]) -> np.ndarray:
-    """Ranks 1..n; tied values share the average of their ranks."""
-    x = np.asarray(values, dtype=np.float64)
-    order = np.argsort(x, kind="mergesort")
-    ranks = np.empty(len(x), dtype=np.float64)
-    ranks[order] = np.arange(1, len(x) + 1)
-    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
-    return (np.bincount(inverse, weights=ranks) / counts)[inverse]
-
-
-def pearson(a: Sequence[float], b: Sequence[float]) -> float:
-    return float(np.corrcoef(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))[0, 1])
-
-
-def spearman(a: Sequence[float], b: Sequence[float]) -> float:
-    """Pearson correlation of average ranks (ties averaged), as scipy.stats.spearmanr."""
-    return pearson(average_ranks(a), average_ranks(b))
-
-
-def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-    return np.sum(a * b, axis=1)
-
-
-def retrieval_accuracy(source: np.ndarray, target: np.ndarray) -> tuple[float, float]:
-    """Share of rows whose nearest neighbour (cosine) on the other side is their own pair,
-    source->target and target->source."""
-    s = source / np.maximum(np.linalg.norm(source, axis=1, keepdims=True), 1e-12)
-    t = target / np.maximum(np.linalg.norm(target, axis=1, keepdims=True), 1e-12)
-    sim = s @ t.T
-    gold = np.arange(len(s))
-    return float(np.mean(sim.argmax(axis=1) == gold)), float(np.mean(sim.argmax(axis=0) == gold))
-
-
 # --- encoding ------------------------------------------------------------------------
 
 
@@ -103,8 +69,6 @@ def encode(model: Any, sentences: Sequence[str], *, batch_size: int = 32) -> np.
     """Embed `sentences` with a text-embedding SavedModel, longest first in batches of
     `batch_size` (less padding per batch), returned in the input order."""
     import tensorflow as tf
-
-    from tfhub_kit.teacher import embed_in_batches
 
     return embed_in_batches(lambda batch: model(tf.constant(batch)).numpy(), sentences, batch_size=batch_size)
 
@@ -117,7 +81,7 @@ def evaluate_build(build_dir: str | Path, *, progress: Callable[[str], None] | N
     import tensorflow as tf
     import tensorflow_text  # noqa: F401
 
-    say = progress or (lambda _msg: None)
+    say = reporter(progress)
     layout = BuildLayout(Path(build_dir))
     manifest = layout.read_manifest()
     if "embedding" not in manifest.saved_models:
@@ -139,7 +103,7 @@ def evaluate_build(build_dir: str | Path, *, progress: Callable[[str], None] | N
 
     for item in config["sts"]:
         first, second, gold = read_sts(_data_file(layout, item["path"], item.get("sha256")), item["format"])
-        speed_pool = speed_pool or [s for pair in zip(first, second) for s in pair]
+        speed_pool = speed_pool or [s for pair in zip(first, second, strict=False) for s in pair]
         say(f"STS {item['name']}: {len(gold)} pairs")
         sims = cosine_rows(encode(model, first, batch_size=batch), encode(model, second, batch_size=batch))
         figures = {"spearman": 100 * spearman(sims, gold), "pearson": 100 * pearson(sims, gold), "pairs": len(gold)}
@@ -201,7 +165,7 @@ def _data_file(layout: BuildLayout, path: str, sha256: str | None) -> Path:
     file = layout.root / path
     if not file.is_file():
         raise BuildLayoutError(f"{file}: evaluation data named by the manifest is missing; re-run `tfhub-kit export`")
-    found = sha256_file(file) if sha256 else None
+    found = sha256_file(file) if sha256 else ""
     if sha256 and found != sha256:
         raise BuildLayoutError(
             f"{file} changed since export (sha256 {found[:12]}, manifest {sha256[:12]}); "

@@ -21,24 +21,29 @@ import dataclasses
 import os
 import platform
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tfhub_kit import __version__
 from tfhub_kit.build import build_model
-from tfhub_kit.errors import ExportError, RecipeError
+from tfhub_kit.errors import BuildLayoutError, ExportError, RecipeError
+from tfhub_kit.files import sha256_file
+from tfhub_kit.generation import TextGenerator
+from tfhub_kit.heads import mlm_head
 from tfhub_kit.keraspreset import PRESET_DIR, check_preset_support, write_keras_preset
-from tfhub_kit.layout import BuildLayout, recover_stale, sha256_file, swap_into_place
+from tfhub_kit.layout import BuildLayout, ModelLayout, recover_stale, swap_into_place
 from tfhub_kit.manifest import Manifest, write_manifest
-from tfhub_kit.networks import ENCODER_INPUTS, HFSource, Network, embedding_settings, pool
+from tfhub_kit.networks import ENCODER_INPUTS, HFSource, Network, embedding_settings, inspect_source, pool
 from tfhub_kit.packed import TOLERANCE as PACKED_TOLERANCE
 from tfhub_kit.packed import check_packed, packed_unsupported, pooled_vectors
-from tfhub_kit.recipe import Recipe, load_recipe
+from tfhub_kit.progress import reporter
+from tfhub_kit.recipe import Recipe, data_files, load_recipe
+from tfhub_kit.runs import TRAIN_FILE, restore_trained, run_id
 from tfhub_kit.savedmodel import reusable_root, with_text_embedding_calls
+from tfhub_kit.staticmodel import StaticTable, static_embedding_module, write_model2vec_folder
 from tfhub_kit.tokenizers import build_preprocessor
-from tfhub_kit.transforms.static import StaticTable
 
 Progress = Callable[[str], None]
 MODEL2VEC_DIR = "model2vec"
@@ -52,19 +57,19 @@ class ExportResult:
 
 
 def export_recipe(
-    recipe_dir: str | Path, *, out_dir: str | Path = "build", progress: Progress | None = None, rebuild: bool = False
+    recipe_dir: str | Path, *, out_dir: str | Path = "build", progress: Progress | None = None, fresh: bool = False
 ) -> ExportResult:
     """Build the recipe's network (source, transforms, trained weights) and export it
     (the by-name entry point). A recipe with `train:` takes its weights from the training
     run's checkpoint: run `tfhub-kit train` first. A build made from the same inputs
     (recipe, source files, data files, training run, kit and library versions) is reused
-    unless `rebuild`."""
-    say = progress or (lambda _msg: None)
+    unless `fresh`."""
+    say = reporter(progress)
     recipe = load_recipe(recipe_dir)
     layout = BuildLayout.for_handle(out_dir, recipe.model.publisher, recipe.model.name, recipe.model.version)
     recover_stale(layout.root, say)
     inputs = export_inputs(recipe, out_dir=out_dir)
-    if not rebuild:
+    if not fresh:
         current = _current_build(layout, inputs)
         if current is not None:
             say(
@@ -78,9 +83,6 @@ def export_recipe(
             )
         training, head = None, None
         if recipe.train is not None:
-            from tfhub_kit.train import restore_trained
-            from tfhub_kit.train.loop import mlm_head
-
             if any(step.mlm for step in recipe.train.objectives):
                 head = mlm_head(built.network)
             heads = {"mlm_head": head} if head is not None else {}
@@ -116,7 +118,7 @@ def export_network(
     Common API's `mlm` sub-object."""
     import tensorflow as tf
 
-    say = progress or (lambda _msg: None)
+    say = reporter(progress)
     settings = recipe.export
     kinds = [kind for kind in settings.saved_models if kind != PRESET_DIR]
     if PRESET_DIR in settings.saved_models:
@@ -128,16 +130,14 @@ def export_network(
         if "embedding" in kinds:
             inference = _padding_free(network, preprocessor, settings.probes, pooling=pooling, normalize=normalize)
             say(f"embedding/ inference: {inference['note']}")
-        if "text_generation" in kinds:
-            if source.architecture.model_type != "bart":
-                raise RecipeError(
-                    recipe.file,
-                    "export.saved_models",
-                    "text_generation needs an encoder-decoder",
-                    allowed="a BART source",
-                    value=source.architecture.model_type,
-                )
-            from tfhub_kit.generation import TextGenerator
+        if "text_generation" in kinds and source.architecture.model_type != "bart":
+            raise RecipeError(
+                recipe.file,
+                "export.saved_models",
+                "text_generation needs an encoder-decoder",
+                allowed="a BART source",
+                value=source.architecture.model_type,
+            )
 
         modules = {
             "preprocess": preprocessor,
@@ -223,9 +223,7 @@ def export_static(
     (model2vec's folder format), with the manifest, atomically."""
     import tensorflow as tf
 
-    from tfhub_kit.staticmodel import static_embedding_module, write_model2vec_folder
-
-    say = progress or (lambda _msg: None)
+    say = reporter(progress)
     with _staged_build(recipe, layout, say) as tmp:
         say("saving embedding/")
         module = static_embedding_module(table)
@@ -275,17 +273,11 @@ def export_inputs(recipe: Recipe, *, out_dir: str | Path = "build") -> dict[str,
     import hashlib
     import json
 
-    from tfhub_kit.networks import inspect_source
-    from tfhub_kit.recipe import data_files
-
     source = inspect_source(recipe)
     files = {"recipe": recipe.sha256}
     files |= {f"source/{p.relative_to(source.folder)}": sha256_file(p) for p in source.files}
     files |= {f"data/{relative}": sha256_file(recipe.data_path(relative)) for _field, relative in data_files(recipe)}
     if recipe.train is not None:
-        from tfhub_kit.layout import ModelLayout
-        from tfhub_kit.train import TRAIN_FILE, run_id
-
         report = ModelLayout.for_recipe(out_dir, recipe).run(run_id(recipe)) / TRAIN_FILE
         files["train"] = sha256_file(report) if report.is_file() else "none"
     versions = _versions()
@@ -295,8 +287,6 @@ def export_inputs(recipe: Recipe, *, out_dir: str | Path = "build") -> dict[str,
 
 def _current_build(layout: BuildLayout, inputs: dict[str, Any]) -> Manifest | None:
     """The build's manifest if it was exported from `inputs` and is complete, else None."""
-    from tfhub_kit.errors import BuildLayoutError
-
     if not layout.manifest_file.is_file():
         return None
     try:
@@ -486,7 +476,7 @@ def _describe(fn: Any) -> dict[str, Any]:
     }
 
 
-def _probes(sentences: tuple[str, ...], modules: dict[str, Any], kinds: list[str]) -> dict[str, Any]:
+def _probes(sentences: tuple[str, ...], modules: dict[str, Any], kinds: Sequence[str]) -> dict[str, Any]:
     import tensorflow as tf
 
     text = tf.constant(list(sentences))
@@ -495,7 +485,7 @@ def _probes(sentences: tuple[str, ...], modules: dict[str, Any], kinds: list[str
     if "preprocess" in kinds:
         lengths = tf.reduce_sum(inputs["input_mask"], axis=1).numpy()
         ids = inputs["input_word_ids"].numpy()
-        out["input_word_ids"] = [row[:n].tolist() for row, n in zip(ids, lengths)]
+        out["input_word_ids"] = [row[:n].tolist() for row, n in zip(ids, lengths, strict=False)]
     if "encoder" in kinds:
         enc = modules["encoder"].__call__(inputs, training=False)
         out["pooled_output"] = enc["pooled_output"].numpy().tolist()

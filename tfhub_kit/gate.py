@@ -13,18 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tfhub_kit.errors import TfhubKitError
+from tfhub_kit.errors import GateError
 from tfhub_kit.evaluate import RESULTS_FILE
 from tfhub_kit.layout import BuildLayout
+from tfhub_kit.progress import logger
 from tfhub_kit.validate import VALIDATION_FILE
-
-
-class GateError(TfhubKitError):
-    """The build has not passed validate/evaluate as it is now."""
-
-    def __init__(self, build: Path, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__(f"{build}: not releasable: " + "; ".join(problems) + " (--force ships it anyway)")
 
 
 def gate_problems(build_dir: str | Path) -> list[str]:
@@ -76,7 +69,7 @@ def check_gate(build_dir: str | Path, *, force: bool = False, warn: Callable[[st
     if not force:
         raise GateError(Path(build_dir), problems)
     for problem in problems:
-        (warn or (lambda _m: None))(f"WARNING (--force): {problem}")
+        (warn or logger.warning)(f"WARNING (--force): {problem}")
 
 
 def _thresholds(config: dict[str, Any]) -> list[str]:

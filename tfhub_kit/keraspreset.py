@@ -24,6 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from tfhub_kit.errors import ExportError, RecipeError
+from tfhub_kit.progress import reporter
+from tfhub_kit.tokenizers import build_tokenize, flat_ids
+from tfhub_kit.tokenizers.bytepair import merges_of
 
 PRESET_DIR = "keras_preset"
 EXACT = 1e-5
@@ -88,7 +91,7 @@ def write_keras_preset(
     back and compare; returns what manifest.json records under `keras_preset`."""
     import keras_hub
 
-    say = progress or (lambda _msg: None)
+    say = reporter(progress)
     kind = check_preset_support(source, recipe_file)
     tokenizer = _keras_tokenizer(kind, source.tokenizer)
     network.backbone.save_to_preset(str(folder))
@@ -142,7 +145,6 @@ def _keras_tokenizer(kind: PresetKind, spec: Any) -> Any:
     cls = getattr(keras_hub.models, kind.tokenizer)
     if kind.family == "wordpiece":
         return cls(vocabulary=spec.vocab(), lowercase=spec.lower_case, strip_accents=spec.strip_accents)
-    from tfhub_kit.tokenizers.bytepair import merges_of
 
     model = spec.tokenizer_json["model"]
     vocabulary = {token: i for i, token in enumerate(spec.vocab())}
@@ -154,13 +156,11 @@ def _compare(network: Any, spec: Any, backbone: Any, tokenizer: Any, probes: lis
     import numpy as np
     import tensorflow as tf
 
-    from tfhub_kit.tokenizers import build_tokenize, flat_ids
-
     ours = flat_ids(build_tokenize(spec)(tf.constant(probes))).to_list()
     out = tokenizer(tf.constant(probes))
     theirs = [list(map(int, row)) for row in (out.to_list() if hasattr(out, "to_list") else out)]
     if ours != theirs:
-        bad = next(i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b)
+        bad = next(i for i, (a, b) in enumerate(zip(ours, theirs, strict=False)) if a != b)
         raise ExportError(
             f"keras-hub's {type(tokenizer).__name__} tokenizes {probes[bad]!r} as {theirs[bad]} but the "
             f"TF Hub preprocessor gives {ours[bad]}; not writing a preset that would disagree"

@@ -14,8 +14,6 @@ build/<publisher>/<model>/<version>/  BuildLayout: one export, swapped into plac
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -140,13 +138,6 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temporary file beside `path`, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
-
-
 def model_names(manifest: Manifest) -> dict[str, str]:
     """The published model name of each SavedModel in a build.
 
@@ -170,12 +161,3 @@ def results_png_path(manifest: Manifest) -> str:
     model = manifest.model
     headline = next(iter(model_names(manifest).values()))
     return f"{model['publisher']}/{headline}/{model['version']}.results.png"
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tfhub_kit.errors import BuildLayoutError
+from tfhub_kit.files import write_json_atomic
 
 MANIFEST_FILE = "manifest.json"
 FORMAT = 2
@@ -98,8 +99,6 @@ def read_manifest(root: Path) -> Manifest:
 
 def write_manifest(root: Path, manifest: Manifest) -> None:
     """Write `root/manifest.json` atomically (temp file, then rename)."""
-    from tfhub_kit.layout import write_json_atomic
-
     write_json_atomic(Path(root) / MANIFEST_FILE, manifest.to_json())
 
 

@@ -21,18 +21,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from tfhub_kit.errors import TfhubKitError
-from tfhub_kit.layout import CHECKSUMS_FILE, BuildLayout, sha256_file
+from tfhub_kit.errors import PackageError
+from tfhub_kit.files import sha256_file
+from tfhub_kit.layout import CHECKSUMS_FILE, BuildLayout
+from tfhub_kit.progress import reporter
 
 ROOT_FILES = frozenset(
     {"saved_model.pb", "saved_model.pbtxt", "fingerprint.pb", "keras_metadata.pb", "tfhub_module.pb"}
 )
 DIRECTORIES = frozenset({"variables", "assets", "assets.extra"})
 COMPRESS_LEVEL = 6  # gzip's default, what `tar -czf` uses
-
-
-class PackageError(TfhubKitError):
-    """A SavedModel or tarball breaks the member rules, or packaging failed."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +41,7 @@ class PackageResult:
 
 def package_build(build_dir: str | Path, *, progress: Callable[[str], None] | None = None) -> PackageResult:
     """Write dist/<publisher>/<model>/<version>.tar.gz for each SavedModel and dist/SHA256SUMS."""
-    say = progress or (lambda _msg: None)
+    say = reporter(progress)
     layout = BuildLayout(Path(build_dir))
     manifest = layout.read_manifest()
     tarballs = {}
@@ -153,7 +151,8 @@ def verify_tarball(path: Path) -> list[str]:
         for info in iter_safe_members(tar, str(path)):
             names.append(info.name)
             if info.name == "saved_model.pb":
-                proto_bytes = tar.extractfile(info).read()
+                member = tar.extractfile(info)
+                proto_bytes = member.read() if member is not None else None
     if proto_bytes is None:
         raise PackageError(f"{path}: no saved_model.pb at the archive root")
     try:
@@ -176,7 +175,10 @@ def safe_extract(path: Path, dest: Path) -> None:
                     target.mkdir(parents=True, exist_ok=True)
                     continue
                 target.parent.mkdir(parents=True, exist_ok=True)
-                with tar.extractfile(info) as src, target.open("wb") as out:
+                src = tar.extractfile(info)
+                if src is None:  # iter_safe_members passes regular files and folders only
+                    raise PackageError(f"{path}: {info.name} has no content")
+                with src, target.open("wb") as out:
                     shutil.copyfileobj(src, out)
         tmp.rename(dest)
     finally:

@@ -13,7 +13,7 @@ the file is written to a temporary name and renamed into place.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ TRAINING_PNG = "training.png"
 def draw_results(
     path: Path,
     *,
-    sts: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    sts: Mapping[str, tuple[Any, Any]],
     results: Mapping[str, Any],
     references: Mapping[str, Mapping[str, Any]],
 ) -> Path:
@@ -37,8 +37,8 @@ def draw_results(
 
     panels = len(sts) + (2 if references else 0)
     fig, axes = plt.subplots(1, max(panels, 1), figsize=(4.2 * max(panels, 1), 4.0), squeeze=False)
-    axes = list(axes[0])
-    for ax, (name, (predicted, gold)) in zip(axes, sts.items()):
+    panel_axes = list(axes[0])
+    for ax, (name, (predicted, gold)) in zip(panel_axes, sts.items(), strict=False):
         ax.scatter(gold, predicted, s=4, alpha=0.35, color="#1a73e8", linewidths=0)
         spearman = results["sts"][name]["spearman"]
         ax.set_title(f"{name}\nSpearman x100 = {spearman:.2f}", fontsize=10)
@@ -50,7 +50,7 @@ def draw_results(
         rows = [results, *references.values()]
         colors = ["#1a73e8"] + ["#9aa0a6"] * len(references)
         labels = [h.split("/")[1] for h in handles]
-        speed_ax, size_ax = axes[len(sts) :][:2]
+        speed_ax, size_ax = panel_axes[len(sts) :][:2]
         speed_ax.barh(labels, [r["speed"]["sentences_per_second"] for r in rows], color=colors)
         speed_ax.set_title(f"encode speed (batch {results['speed']['batch_size']})", fontsize=10)
         speed_ax.set_xlabel("sentences / s")
@@ -61,8 +61,8 @@ def draw_results(
             ax.invert_yaxis()
             ax.grid(axis="x", alpha=0.3)
     if not sts and not references:
-        axes[0].text(0.5, 0.5, "no STS sets in the recipe", ha="center", va="center")
-        axes[0].set_axis_off()
+        panel_axes[0].text(0.5, 0.5, "no STS sets in the recipe", ha="center", va="center")
+        panel_axes[0].set_axis_off()
     fig.suptitle(results["handle"], fontsize=11)
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")

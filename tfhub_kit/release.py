@@ -3,6 +3,11 @@ first failing stage with its report. A model that fails validation or a threshol
 published.
 
     report = release("models/tfhub-kit/all_minilm_l6_v2", to="gs://my-bucket/hub")
+
+It takes the options of every stage it runs (`fresh` for train and export, `tolerance` for
+validate, `asset_base` for docs, `force` for the gate, `retry_deadline` for publish), so
+`tfhub-kit release` can do whatever the stages can do one by one. With `force`, a failed
+check or threshold is reported as a warning and the release goes on, as `package --force`.
 """
 
 from __future__ import annotations
@@ -12,16 +17,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tfhub_kit.errors import TfhubKitError
-
-
-class ReleaseError(TfhubKitError):
-    """A stage failed; `stage` names it and `details` lists what failed."""
-
-    def __init__(self, stage: str, details: list[str]) -> None:
-        self.stage = stage
-        self.details = details
-        super().__init__(f"release stopped at {stage}: " + "; ".join(details) + ". Nothing was published.")
+from tfhub_kit.docs import render_docs
+from tfhub_kit.errors import ReleaseError
+from tfhub_kit.evaluate import evaluate_build
+from tfhub_kit.export import export_recipe
+from tfhub_kit.gate import check_gate
+from tfhub_kit.package import package_build
+from tfhub_kit.progress import reporter
+from tfhub_kit.publish.targets import target_for
+from tfhub_kit.recipe import load_recipe
+from tfhub_kit.train import train_recipe
+from tfhub_kit.validate import validate_build
 
 
 @dataclass
@@ -38,76 +44,59 @@ def release(
     to: str,
     out_dir: str | Path = "build",
     dry_run: bool = False,
-    progress: Callable[[str], None] | None = None,
+    fresh: bool = False,
+    force: bool = False,
+    tolerance: float | None = None,
+    asset_base: str | None = None,
     retry_deadline: float = 120.0,
+    progress: Callable[[str], None] | None = None,
 ) -> ReleaseReport:
-    from tfhub_kit.docs import render_docs
-    from tfhub_kit.evaluate import evaluate_build
-    from tfhub_kit.export import export_recipe
-    from tfhub_kit.package import package_build
-    from tfhub_kit.publish.gcs import parse_gcs_url, plan_gcs, publish_gcs
-    from tfhub_kit.publish.kaggle import parse_kaggle_url, plan_kaggle, publish_kaggle
-    from tfhub_kit.recipe import load_recipe
-    from tfhub_kit.train import train_recipe
-    from tfhub_kit.validate import validate_build
+    say = reporter(progress)
+    target = target_for(to)  # a malformed --to fails before any work
 
-    say = progress or (lambda _msg: None)
-    if to.startswith("gs://"):
-        parse_gcs_url(to)
-    else:
-        parse_kaggle_url(to)  # raises with the accepted forms for anything else
+    stages: list[str] = []
+    if load_recipe(recipe_dir).train is not None:
+        say("== train")
+        train_recipe(recipe_dir, out_dir=out_dir, fresh=fresh, progress=say)
+        stages.append("train")
+    say("== export")
+    result = export_recipe(recipe_dir, out_dir=out_dir, fresh=fresh, progress=say)
+    build = result.layout.root
+    report = ReleaseReport(build_dir=build, stages=[*stages, "export"])
 
     def stage(name: str) -> None:
         say(f"== {name}")
         report.stages.append(name)
 
-    stages = []
-    if load_recipe(recipe_dir).train is not None:
-        say("== train")
-        train_recipe(recipe_dir, out_dir=out_dir, progress=say)
-        stages.append("train")
-    say("== export")
-    result = export_recipe(recipe_dir, out_dir=out_dir, progress=say)
-    build = result.layout.root
-    report = ReleaseReport(build_dir=build, stages=[*stages, "export"])
-    manifest = result.manifest
+    def failed(name: str, details: list[str]) -> None:
+        if not force:
+            raise ReleaseError(name, details)
+        say(f"warning: {name} failed ({'; '.join(details)}); going on because of --force")
 
     stage("validate")
-    checks = validate_build(build, progress=say)
+    checks = validate_build(build, tolerance=tolerance, progress=say)
     if not checks.ok:
-        raise ReleaseError(
+        failed(
             "validate", [f"{r.saved_model}/{r.check}: expected {r.expected}; found {r.found}" for r in checks.failures]
         )
     stage("evaluate")
     evaluation = evaluate_build(build, progress=say)
     if not evaluation.ok:
-        raise ReleaseError(
+        failed(
             "evaluate",
             [f"{g.metric} is {g.value:.2f}, below the bar of {g.threshold:.2f}" for g in evaluation.failures],
         )
     stage("docs")
-    asset_base = None
-    if to.startswith("gs://"):
-        bucket, prefix = parse_gcs_url(to)
-        asset_base = (manifest.publish or {}).get("public_url_base") or (
-            f"https://storage.googleapis.com/{bucket}/{prefix}".rstrip("/")
-        )
-    render_docs(build, asset_base=asset_base, progress=say)
+    base = asset_base or target.asset_base(to, result.manifest)
+    render_docs(build, asset_base=base, progress=say)
     stage("package")
+    check_gate(build, force=force, warn=say)
     package_build(build, progress=say)
     stage("publish")
-    if to.startswith("gs://"):
-        plan = plan_gcs(build, to, public_url_base=asset_base)
-        report.public_urls = plan.public_urls
-        if dry_run:
-            say(plan.describe())
-        else:
-            report.published = publish_gcs(plan, progress=say, retry_deadline=retry_deadline)
+    plan = target.plan(build, to, base)
+    report.public_urls = dict(getattr(plan, "public_urls", {}) or {})
+    if dry_run:
+        say(plan.describe())
     else:
-        kaggle_plan = plan_kaggle(build, to)
-        if dry_run:
-            say(kaggle_plan.describe())
-        else:
-            publish_kaggle(kaggle_plan, progress=say)
-            report.published = kaggle_plan
+        report.published = target.publish(plan, progress=say, retry_deadline=retry_deadline)
     return report

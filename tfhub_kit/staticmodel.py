@@ -17,22 +17,58 @@ The table is one trainable variable: `hub.KerasLayer(url, trainable=True)` fine-
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from tfhub_kit.layout import write_json_atomic
+import numpy as np
+
+from tfhub_kit.files import write_json_atomic
 from tfhub_kit.savedmodel import reusable_root, with_text_embedding_calls
-from tfhub_kit.transforms.static import StaticTable
+from tfhub_kit.tokenizers import TokenizerSpec, build_tokenize, flat_ids
 
 MODEL2VEC_FILES = ("model.safetensors", "tokenizer.json", "config.json")
+
+
+@dataclass(frozen=True)
+class Pca:
+    """The projection fitted on the unweighted token vectors: scores = (x - mean) @ components."""
+
+    mean: np.ndarray
+    components: np.ndarray  # [width, dims]
+    explained_variance_ratio: float
+
+
+@dataclass(frozen=True)
+class StaticTable:
+    """A static embedding model: one row per token, the teacher's tokenization rules over
+    `tokens` (written to `tokenizer.vocab_file`) and how sentences are pooled."""
+
+    tokens: tuple[str, ...]
+    vectors: np.ndarray
+    tokenizer: TokenizerSpec
+    normalize: bool
+    max_tokens: int
+    pca: Pca | None
+    settings: dict[str, Any]
+    report: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    @property
+    def unk_id(self) -> int:
+        return self.tokens.index(self.tokenizer.special.unk)
+
+    def with_vectors(self, vectors: np.ndarray, **report: Any) -> StaticTable:
+        return replace(self, vectors=vectors.astype(np.float32), report={**self.report, **report})
 
 
 def static_embedding_module(table: StaticTable) -> Any:
     """The text-embedding SavedModel root for `table`: `__call__(sentences, training)`,
     `serving_default`, `variables`, `trainable_variables`, `regularization_losses`."""
     import tensorflow as tf
-
-    from tfhub_kit.tokenizers import build_tokenize
 
     embeddings = tf.Variable(table.vectors, trainable=True, name="embeddings")
     root = reusable_root([embeddings], [embeddings])
@@ -53,8 +89,6 @@ def static_embedding_module(table: StaticTable) -> Any:
 def sentence_token_ids(tokenize: Any, sentences: Any, *, unk_id: int, max_tokens: int) -> Any:
     """int32 RaggedTensor [b, (tokens)]: the first `max_tokens` tokens, [UNK] dropped."""
     import tensorflow as tf
-
-    from tfhub_kit.tokenizers import flat_ids
 
     ids = flat_ids(tokenize(sentences))[:, :max_tokens]
     return tf.ragged.boolean_mask(ids, tf.not_equal(ids, unk_id))

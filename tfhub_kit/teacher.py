@@ -18,6 +18,7 @@ import numpy as np
 
 from tfhub_kit.networks import Network
 from tfhub_kit.packed import packed_unsupported, pooled_vectors
+from tfhub_kit.progress import reporter
 from tfhub_kit.tokenizers import TokenizerSpec, build_preprocessor
 
 Embed = Callable[[list[str]], np.ndarray]
@@ -76,7 +77,7 @@ def embed_in_batches(
 ) -> np.ndarray:
     """`embed` applied to `sentences` in batches, longest first (less padding per batch),
     returned in input order."""
-    say = progress or (lambda _msg: None)
+    say = reporter(progress)
     order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]), reverse=True)
     out: np.ndarray | None = None
     start, last = time.perf_counter(), 0.0
@@ -104,7 +105,7 @@ def cached_vectors(
     """The teacher's vectors of `sentences`, from `cache_dir` if an earlier run computed
     them for the same `key` (what identifies the teacher) and sentences; `embed()` makes
     the embedder only when needed. The cache file is written atomically."""
-    say = progress or (lambda _msg: None)
+    say = reporter(progress)
     digest = hashlib.sha256("\n".join(key).encode("utf-8") + b"\0")
     for sentence in sentences:
         digest.update(sentence.encode("utf-8") + b"\n")

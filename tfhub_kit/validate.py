@@ -24,16 +24,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tfhub_kit.errors import TfhubKitError
-from tfhub_kit.layout import BuildLayout, write_json_atomic
+from tfhub_kit.consumer import CONSUMERS, RESULTS_PREFIX
+from tfhub_kit.errors import CheckCrashed
+from tfhub_kit.files import write_json_atomic
+from tfhub_kit.layout import BuildLayout
 from tfhub_kit.manifest import Manifest
+from tfhub_kit.progress import reporter
 
 VALIDATION_FILE = "validation.json"
 DEFAULT_TOLERANCE = 1e-5
 ENCODER_INPUTS = ("input_word_ids", "input_mask", "input_type_ids")
 ENCODER_OUTPUTS = ("sequence_output", "pooled_output", "default")
 SPECIAL_TOKENS = ("vocab_size", "padding_id", "start_of_sequence_id", "end_of_segment_id", "mask_id")
-CONSUMERS = ("hub.load", "hub.KerasLayer", "TFSMLayer")
 
 
 @dataclass(frozen=True)
@@ -69,10 +71,6 @@ class ValidationReport:
         }
 
 
-class CheckCrashed(TfhubKitError):
-    """A check raised in tfhub-kit's own code: a kit bug, not a verdict on the model."""
-
-
 class CheckFailed(Exception):
     """Raised inside a check: what the contract expects and what the SavedModel does."""
 
@@ -96,7 +94,7 @@ def validate_build(
     import tensorflow as tf
     import tensorflow_text  # noqa: F401  (the preprocessing graphs use its ops)
 
-    say = progress or (lambda _msg: None)
+    say = reporter(progress)
     layout = BuildLayout(Path(build_dir))
     manifest = layout.read_manifest()
     kinds = list(manifest.saved_models)
@@ -267,7 +265,7 @@ def check_signature(kind: str, ctx: _Context) -> None:
         for key, rank in (("sequence_output", 3), ("pooled_output", 2), ("default", 2)):
             spec = outputs.get(key)
             ok = spec is not None and spec.dtype.name == "float32" and spec.shape.rank == rank
-            ok = ok and spec.shape[0] is None
+            ok = ok and spec is not None and spec.shape[0] is None
             _expect(ok, f"output {key!r}: float32, rank {rank}, unknown batch", f"outputs {found[1]}")
     elif kind == "preprocess":
         seq = ctx.manifest.seq_length
@@ -482,7 +480,7 @@ def check_gradient(kind: str, ctx: _Context) -> None:
         with tf.GradientTape() as tape:
             loss = tf.reduce_sum(direction * _first_output(model(inputs, training=True)))
         grads = tape.gradient(loss, variables)
-        present = [(g, v) for g, v in zip(grads, variables) if g is not None]
+        present = [(g, v) for g, v in zip(grads, variables, strict=False) if g is not None]
         _expect(bool(present), "gradients for the trainable variables", "all gradients are None")
         bad = [v.name for g, v in present if not np.all(np.isfinite(tf.convert_to_tensor(g).numpy()))]
         _expect(not bad, "finite gradients", f"non-finite gradients for {bad[:3]}")
@@ -491,7 +489,7 @@ def check_gradient(kind: str, ctx: _Context) -> None:
         after = _first_output(model(inputs, training=False)).numpy()
         _expect(not np.array_equal(before, after), "outputs change after one step", "outputs unchanged")
     finally:
-        for v, value in zip(variables, saved):
+        for v, value in zip(variables, saved, strict=False):
             v.assign(value)
 
 
@@ -528,7 +526,7 @@ def check_probes(kind: str, ctx: _Context) -> None:
     if kind == "preprocess":
         out = model(ctx.text)
         lengths = out["input_mask"].numpy().sum(axis=1)
-        ids = [row[:n].tolist() for row, n in zip(out["input_word_ids"].numpy(), lengths)]
+        ids = [row[:n].tolist() for row, n in zip(out["input_word_ids"].numpy(), lengths, strict=False)]
         _expect(ids == probes["input_word_ids"], f"ids {probes['input_word_ids']}", ids)
         return
     found = _first_output(model(ctx.inputs_for(kind), training=False)).numpy()
@@ -572,7 +570,7 @@ def check_encoder_mlm(kind: str, ctx: _Context) -> None:
     plain = encoder(inputs)["sequence_output"].numpy()
     diff = float(np.max(np.abs(out["sequence_output"].numpy() - plain)))
     _expect(diff <= ctx.tolerance, "mlm sequence_output == the encoder's", f"max abs diff {diff:.2e}")
-    _expect(bool(np.all(np.isfinite(logits.numpy()))), "finite mlm_logits", "NaN or inf")
+    _expect(logits is not None and bool(np.all(np.isfinite(logits.numpy()))), "finite mlm_logits", "NaN or inf")
     for attr in ("variables", "trainable_variables", "regularization_losses"):
         _expect(hasattr(encoder.mlm, attr), f"mlm.{attr} (Reusable SavedModel API)", "missing")
 
@@ -608,81 +606,6 @@ def _order(kinds: list[str]) -> list[str]:
 
 # --- consumers, each in a clean subprocess -------------------------------------------
 
-_CONSUMER_SCRIPT = r"""
-import json, os, sys
-import numpy as np
-import tensorflow as tf
-import tensorflow_text  # noqa: F401
-consumer, root, tol = sys.argv[1], sys.argv[2], float(sys.argv[3])
-manifest = json.load(open(os.path.join(root, "manifest.json")))
-probes = manifest["probes"]
-text = tf.constant(probes["sentences"])
-kinds = list(manifest["saved_models"])
-results = {}
-
-def close(found, key):
-    want = np.asarray(probes[key], dtype=np.float32)
-    diff = float(np.abs(np.asarray(found) - want).max())
-    assert diff <= tol, f"outputs differ from the manifest's probes by {diff:.3g}"
-
-if consumer == "hub.load":
-    import tensorflow_hub as hub
-    def run(kind):
-        m = hub.load(os.path.join(root, kind))
-        if kind == "embedding":
-            close(m(text).numpy(), "embedding")
-        elif kind == "preprocess":
-            m(text)["input_word_ids"].numpy()
-        elif kind == "text_generation":
-            assert [t.decode() for t in m(text).numpy()] == probes["text_generation"], "generated text differs"
-        else:
-            inputs = hub.load(os.path.join(root, "preprocess"))(text)
-            close(m(inputs)["pooled_output"], "pooled_output")
-elif consumer == "hub.KerasLayer":
-    import tensorflow_hub as hub
-    import tf_keras as keras
-    def run(kind):
-        layer = hub.KerasLayer(os.path.join(root, kind), trainable=(kind != "preprocess"))
-        if kind == "encoder":
-            pre = hub.KerasLayer(os.path.join(root, "preprocess"))
-            inp = keras.Input(shape=(), dtype=tf.string)
-            model = keras.Model(inp, layer(pre(inp))["pooled_output"])
-            close(model(text).numpy(), "pooled_output")
-        else:
-            inp = keras.Input(shape=(), dtype=tf.string)
-            out = layer(inp)
-            model = keras.Model(inp, out if kind == "embedding" else out["input_word_ids"])
-            res = model(text).numpy()
-            if kind == "embedding": close(res, "embedding")
-else:
-    import keras
-    def run(kind):
-        endpoint = "__call__" if kind == "encoder" else "serving_default"
-        layer = keras.layers.TFSMLayer(os.path.join(root, kind), call_endpoint=endpoint)
-        if kind == "encoder":
-            pre = keras.layers.TFSMLayer(os.path.join(root, "preprocess"), call_endpoint="serving_default")
-            close(layer(pre(text))["pooled_output"], "pooled_output")
-        elif kind == "embedding":
-            close(layer(text)["default"], "embedding")
-        else:
-            layer(text)["input_word_ids"]
-
-for kind in kinds:
-    if kind == "text_generation" and consumer != "hub.load":
-        results[kind] = "skipped: strings to strings, for hub.load"
-        continue
-    if kind == "encoder" and "preprocess" not in kinds:
-        results[kind] = "skipped: needs preprocess/ to make inputs"
-        continue
-    try:
-        run(kind)
-        results[kind] = "ok"
-    except Exception as exc:
-        results[kind] = (type(exc).__name__ + ": " + (str(exc).strip().splitlines() or [""])[0])[:300]
-print("RESULTS " + json.dumps(results))
-"""
-
-
 CONSUMER_TIMEOUT = 600.0
 """Seconds the consumer subprocesses may take together (TFHUB_KIT_CONSUMER_TIMEOUT overrides)."""
 
@@ -695,7 +618,7 @@ def _start_consumers(layout: BuildLayout, kinds: list[str], tolerance: float) ->
         if consumer == "hub.KerasLayer":
             env["TF_USE_LEGACY_KERAS"] = "1"
         procs[consumer] = subprocess.Popen(
-            [sys.executable, "-c", _CONSUMER_SCRIPT, consumer, str(layout.root), str(tolerance)],
+            [sys.executable, "-m", "tfhub_kit.consumer", consumer, str(layout.root), str(tolerance)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -712,12 +635,12 @@ def _finish_consumer(consumer: str, proc: subprocess.Popen[str], kinds: list[str
         proc.kill()
         proc.communicate()
         out, err = "", f"timed out after {timeout:g} s (TFHUB_KIT_CONSUMER_TIMEOUT) and was killed"
-    line = next((x for x in out.splitlines() if x.startswith("RESULTS ")), None)
+    line = next((x for x in out.splitlines() if x.startswith(RESULTS_PREFIX)), None)
     if line is None:
         tail = (err.strip().splitlines() or ["no output"])[-1][:300]
         parsed = {kind: f"the subprocess failed (exit {proc.returncode}): {tail}" for kind in kinds}
     else:
-        parsed = json.loads(line[len("RESULTS ") :])
+        parsed = json.loads(line[len(RESULTS_PREFIX) :])
     seconds = time.perf_counter() - started  # wall time: the subprocesses run side by side
     expected = f"loads and runs with {consumer} in a clean process"
     return [

@@ -21,6 +21,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from tfhub_kit.tokenizers import SpecialTokens, TokenizerSpec
+from tfhub_kit.tokenizers.wordpiece import normalize
+
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 SENTENCEPIECE_SPECIALS = {"pad": "<pad>", "unk": "<unk>", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"}
 SENTENCEPIECE_FILES = ("spiece.model", "tokenizer.json", "tokenizer_config.json")
@@ -31,9 +34,6 @@ def learn_wordpiece_vocab(
 ) -> list[str]:
     import tensorflow as tf
     from tensorflow_text.tools.wordpiece_vocab.bert_vocab_from_dataset import bert_vocab_from_dataset
-
-    from tfhub_kit.tokenizers import SpecialTokens, TokenizerSpec
-    from tfhub_kit.tokenizers.wordpiece import normalize
 
     spec = TokenizerSpec(
         vocab_file=Path("unused"),
@@ -99,7 +99,7 @@ def learn_sentencepiece(
         minloglevel=2,
     )
     model = buf.getvalue()
-    files = {
+    files: dict[str, bytes | str] = {
         "spiece.model": model,
         "tokenizer.json": json.dumps(sentencepiece_tokenizer_json(model, lower_case=lower_case), ensure_ascii=False),
         "tokenizer_config.json": json.dumps(

@@ -1,3 +1,3 @@
-"""Pretraining (issue 12, in progress): in-graph masking for MLM, ALBERT's sentence order and
-BART's text infilling (`masking.py`). Corpus preparation, the pretraining objectives in the
-training loop and the `mlm` export come next."""
+"""Pretraining inputs: `corpus` turns text into fixed-length TFRecord shards (`tfhub-kit data
+prepare`); `masking` draws MLM, ALBERT sentence-order and BART infilling masks in the graph.
+The objectives themselves train in `tfhub_kit.train`."""

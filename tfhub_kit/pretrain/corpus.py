@@ -31,8 +31,13 @@ import numpy as np
 
 from tfhub_kit.datasets import read_lines, read_text
 from tfhub_kit.errors import RecipeError
-from tfhub_kit.layout import ModelLayout, sha256_file, write_json_atomic
+from tfhub_kit.files import sha256_file, write_json_atomic
+from tfhub_kit.layout import ModelLayout
+from tfhub_kit.networks import inspect_source
+from tfhub_kit.pretrain.masking import word_starts
+from tfhub_kit.progress import reporter
 from tfhub_kit.recipe import Recipe, TextFile, load_recipe
+from tfhub_kit.tokenizers import build_tokenize, flat_ids
 
 Progress = Callable[[str], None]
 MANIFEST = "corpus.json"
@@ -54,7 +59,7 @@ def prepare_corpus(
 ) -> PreparedCorpus:
     """Prepare the recipe's `pretrain.corpus` into `<out>/<publisher>/<model>/corpus/`."""
     recipe = recipe_dir if isinstance(recipe_dir, Recipe) else load_recipe(recipe_dir)
-    say = progress or (lambda _msg: None)
+    say = reporter(progress)
     if recipe.pretrain is None:
         raise RecipeError(recipe.file, "pretrain", "is required by `tfhub-kit data prepare`", show_value=False)
     if any(step.name in ("prune_vocab", "extend_vocab") for step in recipe.transforms):
@@ -72,8 +77,6 @@ def prepare_corpus(
         if not path.is_file():
             raise RecipeError(recipe.file, f"pretrain.corpus.files[{i}].path", "file not found", value=str(path))
         paths.append(path)
-
-    from tfhub_kit.networks import inspect_source
 
     spec = inspect_source(recipe).tokenizer
     ids = spec.special_ids()
@@ -93,18 +96,16 @@ def prepare_corpus(
 
     tokenize = None
     entries, reused = [], []
-    for item, path in zip(corpus.files, paths):
+    for item, path in zip(corpus.files, paths, strict=False):
         digest = sha256_file(path)
-        key = hashlib.sha256(json.dumps([digest, item.format, item.max_rows, settings], sort_keys=True).encode())
-        key = key.hexdigest()[:16]
+        identity = json.dumps([digest, item.format, item.max_rows, settings], sort_keys=True)
+        key = hashlib.sha256(identity.encode()).hexdigest()[:16]
         if key in old and _shards_intact(folder, old[key]):
             say(f"{item.path}: unchanged, reusing {len(old[key]['shards'])} shards")
             entries.append(old[key])
             reused.append(item.path)
             continue
         if tokenize is None:
-            from tfhub_kit.tokenizers import build_tokenize
-
             tokenize = build_tokenize(spec)
         entry = _prepare_file(folder, item, path, digest, key, settings, tokenize, spec, say)
         entries.append(entry)
@@ -293,8 +294,6 @@ def _prepare_file(
 ) -> dict[str, Any]:
     import tensorflow as tf
 
-    from tfhub_kit.tokenizers import flat_ids
-
     documents = read_documents(path, item.format, item.max_rows)
     sentences = [s for d in documents for s in d]
     if not sentences:
@@ -321,8 +320,6 @@ def _prepare_file(
     cls, sep = special["start_of_sequence_id"], special["end_of_segment_id"]
     for split, docs, count in (("train", train, settings["shards"]), ("heldout", held, 1)):
         if settings["packing"] == "segment_pairs":
-            from tfhub_kit.pretrain.masking import word_starts
-
             starts = word_starts(spec.vocab(), spec.family, spec.suffix_indicator)
             seed = int(key, 16) % (1 << 32) + (split == "heldout")
             pairs = pack_segment_pairs(docs, length - 3, starts, seed)
@@ -353,8 +350,8 @@ def _prepare_file(
         "documents": len(documents),
         "sentences": len(sentences),
         "tokens": int(sum(len(x) for x in ids)),
-        "train_examples": sum(s["examples"] for s in shards if s["split"] == "train"),
-        "heldout_examples": sum(s["examples"] for s in shards if s["split"] == "heldout"),
+        "train_examples": sum(int(s["examples"]) for s in shards if s["split"] == "train"),  # type: ignore[call-overload]
+        "heldout_examples": sum(int(s["examples"]) for s in shards if s["split"] == "heldout"),  # type: ignore[call-overload]
         "shards": shards,
     }
     say(f"{item.path}: {entry['train_examples']:,} + {entry['heldout_examples']:,} examples in {len(shards)} shards")

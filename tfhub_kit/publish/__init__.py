@@ -1,2 +1,2 @@
-"""Publishing targets: Google Cloud Storage (`gcs`), Kaggle Models (`kaggle`), and a local
-hub URL server for testing (`hubserver`)."""
+"""Publishing targets: Google Cloud Storage (`gcs`), Kaggle Models (`kaggle`), chosen by URL
+scheme through `targets`, and a local hub URL server for testing (`hubserver`)."""

@@ -25,29 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from tfhub_kit.errors import BuildLayoutError, ServiceError, TfhubKitError
-from tfhub_kit.layout import BuildLayout, model_names, model_path, results_png_path, sha256_file
+from tfhub_kit.errors import BuildLayoutError, PublishError, TargetError, UnreachableError
+from tfhub_kit.files import sha256_file
+from tfhub_kit.layout import BuildLayout, model_names, model_path, results_png_path
 from tfhub_kit.plots import RESULTS_PNG
+from tfhub_kit.progress import reporter
 
 RESUMABLE_THRESHOLD = 8 * 1024 * 1024
 CHUNK_SIZE = 8 * 1024 * 1024  # a multiple of 256 KiB, as GCS requires
 GCS_URL = re.compile(r"^gs://(?P<bucket>[a-z0-9][a-z0-9._-]{1,220}[a-z0-9])(?:/(?P<prefix>.*))?$")
-
-
-class PublishError(TfhubKitError):
-    """A release could not be published; nothing published before was changed."""
-
-
-class TargetError(PublishError):
-    """A publish target (gs://..., kaggle://...) that is malformed: a usage error."""
-
-    exit_code = 2
-
-
-class UnreachableError(PublishError, ServiceError):
-    """No credentials, or the storage service cannot be reached: the environment (exit 3)."""
-
-    exit_code = 3
 
 
 @dataclass(frozen=True)
@@ -63,12 +49,18 @@ class Upload:
 
     @property
     def size(self) -> int:
-        return len(self.data) if self.data is not None else self.path.stat().st_size
+        if self.data is not None:
+            return len(self.data)
+        assert self.path is not None
+        return self.path.stat().st_size
 
     def open(self) -> IO[bytes]:
         import io
 
-        return io.BytesIO(self.data) if self.data is not None else self.path.open("rb")
+        if self.data is not None:
+            return io.BytesIO(self.data)
+        assert self.path is not None
+        return self.path.open("rb")
 
 
 @dataclass(frozen=True)
@@ -104,7 +96,10 @@ def plan_gcs(build_dir: str | Path, target: str, *, public_url_base: str | None 
     bucket, prefix = parse_gcs_url(target)
     layout = BuildLayout(Path(build_dir))
     manifest = layout.read_manifest()
-    join = lambda *parts: "/".join(p for p in parts if p)
+
+    def join(*parts):
+        return "/".join(p for p in parts if p)
+
     uploads: list[Upload] = []
     base = (public_url_base or f"https://storage.googleapis.com/{join(bucket, prefix)}").rstrip("/")
     public_urls = {}
@@ -145,7 +140,7 @@ def publish_gcs(
     from google.api_core import exceptions
     from google.cloud.storage.retry import DEFAULT_RETRY
 
-    say = progress or (lambda _msg: None)
+    say = reporter(progress)
     client = client or _client()
     retry = DEFAULT_RETRY.with_deadline(retry_deadline)
     bucket = client.bucket(plan.bucket)

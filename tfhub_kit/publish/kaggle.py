@@ -22,9 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tfhub_kit.errors import BuildLayoutError
+from tfhub_kit.errors import BuildLayoutError, PublishError, TargetError, UnreachableError
 from tfhub_kit.layout import BuildLayout, model_names
-from tfhub_kit.publish.gcs import PublishError, TargetError, UnreachableError
+from tfhub_kit.progress import reporter
 
 KAGGLE_URL = re.compile(
     r"^kaggle://(?P<owner>[a-z0-9][a-z0-9-]{2,})/(?P<model>[a-z0-9][a-z0-9-]{2,})/(?P<framework>[A-Za-z0-9]+)/(?P<variation>[a-z0-9][a-z0-9-]*)$"
@@ -129,7 +129,7 @@ def _files(directory: Path) -> list[str]:
 
 
 def publish_kaggle(plan: KagglePlan, *, progress: Callable[[str], None] | None = None) -> None:
-    say = progress or (lambda _msg: None)
+    say = reporter(progress)
     try:
         import kagglehub
     except ImportError as exc:

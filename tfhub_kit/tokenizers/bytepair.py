@@ -22,9 +22,9 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from tfhub_kit.errors import RecipeError
-from tfhub_kit.tokenizers import TokenizerSpec, hf_vocab
 from tfhub_kit.tokenizers.normalizers import WHITESPACE, hf_normalizer
 from tfhub_kit.tokenizers.preprocessor import STRINGS
+from tfhub_kit.tokenizers.spec import TokenizerSpec, hf_vocab
 
 _WORD = rf"'s|'t|'re|'ve|'m|'ll|'d| ?\p{{L}}+| ?\p{{N}}+| ?[^{WHITESPACE}\p{{L}}\p{{N}}\x00]+|[{WHITESPACE}]+"
 """GPT-2's pre-tokenizer pattern without its lookahead; NUL (the word separator) is never in a word."""
@@ -106,7 +106,8 @@ def bytes_to_unicode() -> list[str]:
 
 def merges_of(model: dict[str, Any]) -> list[tuple[str, str]]:
     """The merge list of a tokenizer.json BPE model ("a b" strings or [a, b] pairs)."""
-    return [tuple(m.split(" ", 1)) if isinstance(m, str) else (m[0], m[1]) for m in model.get("merges", [])]
+    pairs = [m.split(" ", 1) if isinstance(m, str) else m for m in model.get("merges", [])]
+    return [(str(p[0]), str(p[1])) for p in pairs]
 
 
 def bpe_proto(tok_json: dict[str, Any], file: Path) -> bytes:

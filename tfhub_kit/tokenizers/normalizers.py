@@ -92,8 +92,8 @@ def _step(step: dict[str, Any], file: Path) -> Normalize:
         pattern = "|".join(p for p, on in ((f"^[{WHITESPACE}]+", left), (f"[{WHITESPACE}]+$", right)) if on)
         return lambda t: tf.strings.regex_replace(t, pattern, "") if pattern else t
     if kind == "Replace":
-        pattern = step.get("pattern") or {}
-        regex = pattern["Regex"] if "Regex" in pattern else r"\Q" + pattern.get("String", "") + r"\E"
+        spec: dict[str, str] = step.get("pattern") or {}
+        regex = spec["Regex"] if "Regex" in spec else r"\Q" + spec.get("String", "") + r"\E"
         content = str(step.get("content", "")).replace("\\", "\\\\")
         return lambda t: tf.strings.regex_replace(t, regex, content)
     raise RecipeError(file, "normalizer", "this normaliser step is not supported", allowed=_SUPPORTED, value=kind)

@@ -19,7 +19,7 @@ from typing import Any
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from tfhub_kit.tokenizers import flat_ids
+from tfhub_kit.tokenizers.spec import flat_ids
 
 
 def special_count(rule: str, segments: int) -> int:

@@ -13,8 +13,8 @@ from typing import Any
 
 import tensorflow as tf
 
-from tfhub_kit.tokenizers import TokenizerSpec
 from tfhub_kit.tokenizers.packing import BertPackInputs, pack_segments
+from tfhub_kit.tokenizers.spec import TokenizerSpec
 
 STRINGS = tf.TensorSpec([None], tf.string)
 SPECIAL_TOKEN_NAMES = ("vocab_size", "padding_id", "start_of_sequence_id", "end_of_segment_id", "mask_id")

@@ -22,9 +22,9 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from tfhub_kit.errors import RecipeError
-from tfhub_kit.tokenizers import TokenizerSpec
 from tfhub_kit.tokenizers.normalizers import WHITESPACE, hf_normalizer
 from tfhub_kit.tokenizers.preprocessor import STRINGS
+from tfhub_kit.tokenizers.spec import TokenizerSpec
 
 _BYTE_PIECE = re.compile(r"<0x[0-9A-F]{2}>")
 
@@ -81,7 +81,7 @@ def unigram_proto(tok_json: dict[str, Any], file: Path, *, charsmap: bytes | Non
     trainer = proto.trainer_spec
     trainer.model_type = sp_pb2.TrainerSpec.UNIGRAM
     trainer.vocab_size = len(model["vocab"])
-    trainer.unk_id = int(model.get("unk_id") if model.get("unk_id") is not None else 0)
+    trainer.unk_id = int(model.get("unk_id") or 0)
     trainer.bos_id = trainer.eos_id = trainer.pad_id = -1
     trainer.byte_fallback = bool(model.get("byte_fallback", False))
     normalizer = proto.normalizer_spec

@@ -12,8 +12,8 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from tfhub_kit.tokenizers import TokenizerSpec
 from tfhub_kit.tokenizers.preprocessor import STRINGS
+from tfhub_kit.tokenizers.spec import TokenizerSpec
 
 _PUNCT = r"!-/:-@\[-`{-~\p{P}"
 """ASCII punctuation and Unicode's P categories, as an RE2 character-class body."""

@@ -25,7 +25,18 @@ import numpy as np
 
 from tfhub_kit.datasets import read_cross_lingual_sts, read_nli_triples, read_parallel, read_sts, read_text
 from tfhub_kit.errors import RecipeError
-from tfhub_kit.layout import sha256_file
+from tfhub_kit.files import sha256_file
+from tfhub_kit.networks import inspect_source
+from tfhub_kit.pretrain.corpus import corpus_dataset, parse_examples, training_stream
+from tfhub_kit.pretrain.masking import (
+    InfillingConfig,
+    MlmConfig,
+    MlmMasker,
+    permute_sentences,
+    sentence_order,
+    text_infilling,
+)
+from tfhub_kit.progress import reporter
 from tfhub_kit.recipe import Recipe, TextFile
 
 Progress = Callable[[str], None]
@@ -96,7 +107,7 @@ def load_tasks(
     """Read every objective's data; distillation targets come from `teacher`, masked-LM
     examples from `corpus()` (the prepared `pretrain.corpus` folder)."""
     assert recipe.train is not None
-    say = progress or (lambda _msg: None)
+    say = reporter(progress)
     tasks: list[Task] = []
     for i, step in enumerate(recipe.train.objectives):
         obj = step.settings
@@ -301,8 +312,6 @@ def _streamed_rows(stream: Stream, ctx: Any, seed: int, share: int, start_step: 
     in per-replica batches."""
     import tensorflow as tf
 
-    from tfhub_kit.pretrain.corpus import parse_examples, training_stream
-
     if stream.shards < ctx.num_input_pipelines:
         raise RecipeError(
             stream.recipe_file,
@@ -370,8 +379,6 @@ def mlm_features(
     pairs are swapped first (sentence-order labels), then the result is masked."""
     import tensorflow as tf
 
-    from tfhub_kit.pretrain.masking import sentence_order
-
     extra = {"input_type_ids": tf.zeros_like(ids)}
     if first_length is not None:
         extra = sentence_order(ids, mask, first_length, order_seed, offset=offset, total=total)
@@ -408,8 +415,6 @@ def infilling_features(
     encoder saw masked."""
     import tensorflow as tf
 
-    from tfhub_kit.pretrain.masking import InfillingConfig, permute_sentences, text_infilling
-
     ids = rows["input_word_ids"]
     pad = options["padding_id"]
     mask = tf.cast(tf.not_equal(ids, pad), tf.int32)
@@ -437,7 +442,6 @@ def infilling_features(
 
 def _infilling_task(recipe: Recipe, obj: Any, batch: int, index: int, corpus: Any) -> Task:
     """The prepared corpus's training examples and the corruption settings."""
-    from tfhub_kit.networks import inspect_source
 
     source = inspect_source(recipe)
     if source.architecture.model_type != "bart":
@@ -466,8 +470,6 @@ def _infilling_task(recipe: Recipe, obj: Any, batch: int, index: int, corpus: An
 
 def _mlm_task(recipe: Recipe, obj: Any, batch: int, index: int, corpus: Any) -> Task:
     """The prepared corpus's training examples and a masker for the source's vocabulary."""
-    from tfhub_kit.networks import inspect_source
-    from tfhub_kit.pretrain.masking import MlmConfig, MlmMasker
 
     assert recipe.pretrain is not None and corpus is not None  # load_recipe checked the pretrain section
     folder = corpus()
@@ -501,7 +503,6 @@ def _prepared_rows(
     """The prepared corpus's training rows (`input_word_ids` and the `extra` features): in
     memory as columns, or with `pretrain.corpus.streaming` a `Stream` of its shards; and its
     files' hashes."""
-    from tfhub_kit.pretrain.corpus import corpus_dataset
 
     assert recipe.pretrain is not None
     settings = recipe.pretrain.corpus

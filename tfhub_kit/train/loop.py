@@ -25,7 +25,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfhub_kit.errors import TrainError
-from tfhub_kit.layout import write_json_atomic
+from tfhub_kit.files import write_json_atomic
+from tfhub_kit.heads import mlm_head, sentence_order_head
 from tfhub_kit.networks import Network, pool
 from tfhub_kit.recipe import OptimizerSection, TrainSection
 from tfhub_kit.train import objectives
@@ -152,6 +153,7 @@ class Trainer:
         sentence-order cross-entropy when the batch has `sentence_order_label`), the argmax
         predictions [batch, max_predictions] and the sentence-order predictions (or None)."""
         out = self.network(batch, training=training)
+        assert self.mlm_head is not None
         logits = self.mlm_head(out["sequence_output"], mask_positions=batch["masked_lm_positions"])
         logits = tf.cast(logits, tf.float32)
         ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=batch["masked_lm_ids"], logits=logits)
@@ -159,6 +161,7 @@ class Trainer:
         per_example = tf.reduce_sum(ce * weights, axis=1) / tf.maximum(tf.reduce_sum(weights, axis=1), 1.0)
         order = None
         if "sentence_order_label" in batch:
+            assert self.sop_head is not None
             order_logits = tf.cast(self.sop_head(out["pooled_output"]), tf.float32)
             labels = batch["sentence_order_label"]
             per_example += tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=order_logits)
@@ -189,7 +192,7 @@ class Trainer:
         losses, grads = self.compute(batch)
         # Variables no loss reaches (BERT's pooler under mean pooling) are left alone,
         # weight decay included.
-        pairs = [(g, v) for g, v in zip(grads, self.trainable_variables) if g is not None]
+        pairs = [(g, v) for g, v in zip(grads, self.trainable_variables, strict=False) if g is not None]
         # Embedding gradients come as IndexedSlices with repeated rows; dense, they sum the
         # repeats, so the global norm (and the clipping) is that of the true gradient.
         grads = [tf.convert_to_tensor(g) for g, _ in pairs]
@@ -202,7 +205,7 @@ class Trainer:
             grads, _ = tf.clip_by_global_norm(grads, self.settings.optimizer.clip_norm)
         if replicas > 1:  # the optimizer sums over replicas again
             grads = [g / replicas for g in grads]
-        self.optimizer.apply_gradients(zip(grads, variables))
+        self.optimizer.apply_gradients(zip(grads, variables, strict=False))
         self.step.assign_add(1)
         return losses
 
@@ -224,7 +227,7 @@ class Trainer:
         """How often the loop and the (XLA) gradient function were traced."""
         counts = {"train_loop": self.train_loop.experimental_get_tracing_count()}
         if self.settings.jit_compile:
-            counts["compute"] = self.compute.experimental_get_tracing_count()
+            counts["compute"] = self.compute.experimental_get_tracing_count()  # type: ignore[union-attr]
         return counts
 
     def checkpoint(self) -> Any:
@@ -266,7 +269,7 @@ def fit(
     manager = tf.train.CheckpointManager(ckpt, str(write_dir), max_to_keep=2, step_counter=trainer.step)
     best_ckpt = tf.train.Checkpoint(model=trainer.network.backbone, step=trainer.step, **trainer.heads())
     best_manager = tf.train.CheckpointManager(best_ckpt, str(write_dir / BEST_DIR), max_to_keep=1)
-    state = {"best": None, "evals": [], "losses": []}
+    state: dict[str, Any] = {"best": None, "evals": [], "losses": []}
     latest = tf.train.latest_checkpoint(str(ckpt_dir))
     if latest:
         ckpt.restore(latest).assert_consumed()
@@ -354,33 +357,6 @@ def fit(
         "best": state["best"],
         "tracing_counts": trainer.tracing_counts(),
     }
-
-
-def mlm_head(network: Network) -> Any:
-    """A fresh masked-LM head tied to the network's token embedding (BERT's: dense + GELU +
-    layer norm, then the embedding matrix transposed plus a bias), built."""
-    import keras
-    import keras_hub
-
-    embedding = network.backbone.token_embedding
-    head = keras_hub.layers.MaskedLMHead(
-        vocabulary_size=network.vocab_size,
-        token_embedding=embedding,
-        intermediate_activation=keras.activations.gelu,
-        kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
-        name="mlm_head",
-    )
-    head.build((None, None, network.hidden_dim), (None, None))
-    return head
-
-
-def sentence_order_head(network: Network) -> Any:
-    """ALBERT's sentence-order classifier: a dense layer [hidden, 2] on `pooled_output`."""
-    import keras
-
-    head = keras.layers.Dense(2, kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02), name="sop_head")
-    head.build((None, network.hidden_dim))
-    return head
 
 
 def _concat(parts: list[dict[str, Any]]) -> dict[str, Any]:

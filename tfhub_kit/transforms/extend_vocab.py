@@ -26,18 +26,19 @@ from pathlib import Path
 import numpy as np
 
 from tfhub_kit.datasets import read_text
-from tfhub_kit.layout import sha256_file
+from tfhub_kit.files import sha256_file
 from tfhub_kit.networks import Network
+from tfhub_kit.progress import reporter
 from tfhub_kit.recipe import ExtendVocabSection, Recipe
 from tfhub_kit.tokenizers import TokenizerSpec
+from tfhub_kit.transforms.result import TransformResult
+from tfhub_kit.vocab import learn_wordpiece_vocab
 
 _BRACKETED = re.compile(r"^\[[^\]]+\]$")
 
 
 def extend_vocab(network: Network, tokenizer: TokenizerSpec, learned: Sequence[str], *, workdir: Path):
     """The from-objects form: append the `learned` tokens the vocabulary lacks."""
-    from tfhub_kit.transforms import TransformResult
-
     vocab = tokenizer.vocab()
     index = {tok: i for i, tok in enumerate(vocab)}
     added = [t for t in dict.fromkeys(learned) if t not in index and not _BRACKETED.match(t) and t.strip("#")]
@@ -81,9 +82,8 @@ def extend_vocab_from_recipe(
 ):
     """The by-name form: read the recipe's learned vocabulary, or learn (or reuse the cached)
     vocabulary of its corpora, then extend."""
-    from tfhub_kit.vocab import learn_wordpiece_vocab
 
-    say = progress or (lambda _msg: None)
+    say = reporter(progress)
     if settings.vocab:
         learned = recipe.data_path(settings.vocab).read_text(encoding="utf-8").splitlines()
         return _extend(network, tokenizer, learned, workdir=workdir, say=say)

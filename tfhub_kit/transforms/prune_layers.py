@@ -12,13 +12,12 @@ import re
 from tfhub_kit.errors import RecipeError
 from tfhub_kit.networks import Network
 from tfhub_kit.tokenizers import TokenizerSpec
+from tfhub_kit.transforms.result import TransformResult
 
 _LAYER = re.compile(r"^transformer_layer_(\d+)/")
 
 
 def prune_layers(network: Network, tokenizer: TokenizerSpec, *, keep: tuple[int, ...]):
-    from tfhub_kit.transforms import TransformResult
-
     if not keep or max(keep) >= network.num_layers or list(keep) != sorted(set(keep)):
         raise RecipeError(
             "recipe",

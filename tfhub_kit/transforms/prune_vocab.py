@@ -34,10 +34,15 @@ from typing import Any
 
 import numpy as np
 
-from tfhub_kit.layout import sha256_file
+from tfhub_kit.files import sha256_file
 from tfhub_kit.networks import Network
+from tfhub_kit.progress import reporter
 from tfhub_kit.recipe import PruneVocabSection, Recipe
-from tfhub_kit.tokenizers import TokenizerSpec, flat_ids
+from tfhub_kit.tokenizers import TOKENIZER_JSON, TokenizerSpec, build_tokenize, bytepair, flat_ids, sentencepiece
+from tfhub_kit.tokenizers.bytepair import merge_closure
+from tfhub_kit.tokenizers.wordpiece import CountingTokenizer
+from tfhub_kit.transforms.result import TransformResult
+from tfhub_kit.transforms.tokenizer_json import prune_tokenizer_json
 
 _BRACKETED = re.compile(r"^\[[^\]]+\]$")
 _UNUSED = re.compile(r"^\[unused\d+\]$")
@@ -82,7 +87,7 @@ def count_tokens(
     (strings[b] -> int32 ragged [b, (words), (pieces)] or [b, (tokens)]) in parallel batches."""
     import tensorflow as tf
 
-    say = progress or (lambda _msg: None)
+    say = reporter(progress)
 
     def count(lines: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         lines = tf.boolean_mask(lines, tf.strings.length(lines) > 0)  # per batch: a per-line filter costs 4x
@@ -130,7 +135,7 @@ def select_vocab(
     """Old ids of the new vocabulary, in new-id order, and a per-language report."""
     head = [i for i, tok in enumerate(vocab) if tok in special or (_BRACKETED.match(tok) and not _UNUSED.match(tok))]
     kept: set[int] = set()
-    per_language = {}
+    per_language: dict[str, dict[str, float]] = {}
     for lang, c in counts.items():
         if top_n is not None:
             used = np.nonzero(c.line_counts)[0]
@@ -163,8 +168,6 @@ def prune_vocab(
     always_keep: Sequence[str] = (),
 ):
     """The from-objects form: counts in, pruned network and tokenizer out."""
-    from tfhub_kit.transforms import TransformResult
-
     vocab = tokenizer.vocab()
     special = list(dataclasses.astuple(tokenizer.special))
     always = [*always_keep, *_required_tokens(tokenizer)]
@@ -172,8 +175,6 @@ def prune_vocab(
         vocab, counts, min_line_fraction=min_line_fraction, top_n=top_n, always_keep=always, special=special
     )
     if tokenizer.family == "bytepair":
-        from tfhub_kit.tokenizers.bytepair import merge_closure
-
         index = {tok: i for i, tok in enumerate(vocab)}
         closed = {index[t] for t in merge_closure(tokenizer.tokenizer_json, {vocab[i] for i in keep})}
         keep = keep + sorted(closed - set(keep))
@@ -190,8 +191,6 @@ def prune_vocab(
         vocab_file = workdir / "vocab.txt"
         vocab_file.write_text("".join(vocab[i] + "\n" for i in keep), encoding="utf-8")
     else:
-        from tfhub_kit.tokenizers import TOKENIZER_JSON, prune_tokenizer_json
-
         vocab_file = workdir / TOKENIZER_JSON
         pruned_json = prune_tokenizer_json(tokenizer.tokenizer_json, keep)
         vocab_file.write_text(json.dumps(pruned_json, ensure_ascii=False), encoding="utf-8")
@@ -208,23 +207,17 @@ def prune_vocab(
 
 def _required_tokens(tokenizer: TokenizerSpec) -> list[str]:
     if tokenizer.family == "sentencepiece":
-        from tfhub_kit.tokenizers.sentencepiece import required_pieces
-    elif tokenizer.family == "bytepair":
-        from tfhub_kit.tokenizers.bytepair import required_pieces
-    else:
-        return []
-    return required_pieces(tokenizer.tokenizer_json)
+        return sentencepiece.required_pieces(tokenizer.tokenizer_json)
+    if tokenizer.family == "bytepair":
+        return bytepair.required_pieces(tokenizer.tokenizer_json)
+    return []
 
 
 def counting_tokenizer(tokenizer: TokenizerSpec) -> Callable[[Any], Any]:
     """What corpora are counted with: WordPiece's faster counting graph, else the family's
     own `tokenize` (the preprocessor's)."""
     if tokenizer.family == "wordpiece":
-        from tfhub_kit.tokenizers.wordpiece import CountingTokenizer
-
         return CountingTokenizer(tokenizer)
-    from tfhub_kit.tokenizers import build_tokenize
-
     return build_tokenize(tokenizer)
 
 
@@ -239,7 +232,7 @@ def prune_vocab_from_recipe(
     progress: Callable[[str], None] | None = None,
 ):
     """The by-name form: count each language's corpus (or reuse cached counts), then prune."""
-    say = progress or (lambda _msg: None)
+    say = reporter(progress)
     tokenize = counting_tokenizer(tokenizer)
     vocab_digest = sha256_file(tokenizer.vocab_file)
     vocab_size = len(tokenizer.vocab())

@@ -16,8 +16,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from tfhub_kit.progress import reporter
 from tfhub_kit.recipe import RefineSection
-from tfhub_kit.transforms.static import StaticTable
+from tfhub_kit.staticmodel import StaticTable, mean_rows, sentence_token_ids
+from tfhub_kit.tokenizers import build_tokenize
 
 Progress = Callable[[str], None]
 
@@ -34,10 +36,7 @@ def refine_static(
     import keras
     import tensorflow as tf
 
-    from tfhub_kit.staticmodel import mean_rows, sentence_token_ids
-    from tfhub_kit.tokenizers import build_tokenize
-
-    say = progress or (lambda _msg: None)
+    say = reporter(progress)
     start = time.perf_counter()
     projected = targets if table.pca is None else targets.astype(np.float64) @ table.pca.components
     projected = np.asarray(projected, dtype=np.float32)
@@ -67,7 +66,7 @@ def refine_static(
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(1.0 - cosine(batch_ids, batch_targets))
         grads = tape.gradient(loss, [embeddings.value])
-        optimizer.apply_gradients(zip(grads, [embeddings]))
+        optimizer.apply_gradients(zip(grads, [embeddings], strict=False))
         return loss
 
     def held_out_cosine() -> float:

@@ -19,62 +19,27 @@ import json
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tfhub_kit.errors import ExportError, RecipeError
-from tfhub_kit.evaluate import cosine_rows
+from tfhub_kit.errors import RecipeError, StaticPrecisionError
+from tfhub_kit.metrics import cosine_rows
 from tfhub_kit.networks import Network
 from tfhub_kit.packed import packed_unsupported, pooled_vectors
+from tfhub_kit.progress import reporter
 from tfhub_kit.recipe import StaticSection
+from tfhub_kit.staticmodel import Pca, StaticTable
 from tfhub_kit.tokenizers import TokenizerSpec
+from tfhub_kit.tokenizers.wordpiece import Tokenize
+from tfhub_kit.transforms.tokenizer_json import prune_tokenizer_json
 
 Progress = Callable[[str], None]
 STATIC_VOCAB_FILE = "static_vocab.txt"
 PRECISION_SAMPLE = 512
 PRECISION_MIN_COSINE = 0.999
-
-
-class StaticPrecisionError(ExportError):
-    """`static.precision` cannot be used for this teacher."""
-
-
-@dataclass(frozen=True)
-class Pca:
-    """The projection fitted on the unweighted token vectors: scores = (x - mean) @ components."""
-
-    mean: np.ndarray
-    components: np.ndarray  # [width, dims]
-    explained_variance_ratio: float
-
-
-@dataclass(frozen=True)
-class StaticTable:
-    """A static embedding model: one row per token, the teacher's tokenization rules over
-    `tokens` (written to `tokenizer.vocab_file`) and how sentences are pooled."""
-
-    tokens: tuple[str, ...]
-    vectors: np.ndarray
-    tokenizer: TokenizerSpec
-    normalize: bool
-    max_tokens: int
-    pca: Pca | None
-    settings: dict[str, Any]
-    report: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def dim(self) -> int:
-        return int(self.vectors.shape[1])
-
-    @property
-    def unk_id(self) -> int:
-        return self.tokens.index(self.tokenizer.special.unk)
-
-    def with_vectors(self, vectors: np.ndarray, **report: Any) -> StaticTable:
-        return replace(self, vectors=vectors.astype(np.float32), report={**self.report, **report})
 
 
 def distill_static(
@@ -88,7 +53,7 @@ def distill_static(
     progress: Progress | None = None,
 ) -> StaticTable:
     """Embed the vocabulary (plus `custom_words`) through `network` and build the table."""
-    say = progress or (lambda _msg: None)
+    say = reporter(progress)
     start = time.perf_counter()
     vocab = tokenizer.vocab()
     kept = static_vocabulary(vocab, tokenizer, settings.remove_tokens)
@@ -99,7 +64,11 @@ def distill_static(
     sequences += [pieces for _, pieces in added]
     ids = tokenizer.special_ids()
     say(f"embedding {len(tokens):,} tokens as [CLS] token [SEP] ({len(added):,} custom words)")
-    specials = {"cls_id": ids["start_of_sequence_id"], "sep_id": ids["end_of_segment_id"], "pad_id": ids["padding_id"]}
+    specials: dict[str, Any] = {
+        "cls_id": ids["start_of_sequence_id"],
+        "sep_id": ids["end_of_segment_id"],
+        "pad_id": ids["padding_id"],
+    }
     raw = embed_sequences(
         network, sequences, **specials, batch_size=settings.batch_size, precision=settings.precision, progress=say
     )
@@ -172,8 +141,6 @@ def static_tokenizer_json(tok_json: dict[str, Any], keep: list[int]) -> dict[str
     """The table's tokenizer.json (SentencePiece and BPE): the teacher's, with only the
     table's tokens, no special-token template and a space before the text, as model2vec
     tokenizes a static model."""
-    from tfhub_kit.tokenizers import prune_tokenizer_json
-
     out = prune_tokenizer_json({**tok_json, "post_processor": None}, keep)
     pre = out.get("pre_tokenizer") or {}
     for step in pre.get("pretokenizers", [pre]):
@@ -205,7 +172,7 @@ def embed_sequences(
     padding-free path (`tfhub_kit.packed`) runs them when the network allows, in `precision`."""
     import tensorflow as tf
 
-    say = progress or (lambda _msg: None)
+    say = reporter(progress)
     spec = tf.TensorSpec([None, None], tf.int32)
     unsupported = packed_unsupported(network)
     if unsupported and precision != "float32":
@@ -287,14 +254,12 @@ def _custom_word_pieces(
         )
     import tensorflow as tf
 
-    from tfhub_kit.tokenizers.wordpiece import Tokenize
-
     tokenize = Tokenize(tokenizer)
     split = tokenize.split_words(tf.constant(list(words))).to_list()
     pieces = tokenize(tf.constant(list(words))).merge_dims(1, 2).to_list()
     added: list[tuple[str, list[int]]] = []
     seen, skipped = set(known), 0
-    for line, (word, parts, ids) in enumerate(zip(words, split, pieces), start=1):
+    for line, (word, parts, ids) in enumerate(zip(words, split, pieces, strict=False), start=1):
         if len(parts) != 1:
             raise RecipeError(
                 words_file or Path("(custom words)"),

@@ -1,32 +1,24 @@
-"""Load and validate a recipe folder (`recipe.yaml`) into frozen dataclasses.
+"""The recipe schema: one frozen dataclass per section of `recipe.yaml`.
 
-A recipe is data: `models/<publisher>/<model>/recipe.yaml`. Every field is checked here,
-so later stages can trust what they get; each problem raises `RecipeError` naming the
-file, the dotted field, the value received and what is allowed.
-
-    recipe = load_recipe("models/tfhub-kit/all_minilm_l6_v2")
-    recipe.source_dir   # resolved folder with config.json, weights and tokenizer files
+Field metadata `check` names a rule of `tfhub_kit.recipe.coerce`; docstrings are the field
+reference (docs/recipes.md is generated from them by `tfhub_kit.recipe.reference`). This
+module is long because it is the whole schema in one place, on purpose: each section is a
+few lines, and a reader finds every field of a recipe here.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import importlib.util
 import re
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
-from tfhub_kit.datasets import NLI_FORMATS, STS_FORMATS, TEXT_FORMATS
 from tfhub_kit.errors import RecipeError
 
 RECIPE_FILE = "recipe.yaml"
-SAVED_MODEL_KINDS = ("encoder", "preprocess", "embedding")
+SavedModelKind = Literal["encoder", "preprocess", "embedding", "keras_preset", "text_generation"]
+SAVED_MODEL_KINDS: tuple[SavedModelKind, ...] = ("encoder", "preprocess", "embedding")
 PUBLISHER_RE = re.compile(r"^[a-z\d-]+$")
 NAME_RE = re.compile(r"^[\w.-]+$")
 DEFAULT_PROBES = (
@@ -42,11 +34,17 @@ class ModelSection:
     """Who publishes the model and under which handle: `<publisher>/<name>/<version>`."""
 
     publisher: str = field(metadata={"check": "publisher"})
+    """tfhub.dev publisher handle, e.g. `tfhub-kit`."""
     name: str = field(metadata={"check": "name"})
+    """Model name in the handle `<publisher>/<name>/<version>`."""
     version: int = field(metadata={"check": "positive"})
+    """Version number; a published version is never overwritten."""
     description: str = field(metadata={"check": "nonempty"})
+    """One line for the docs and the Kaggle card."""
     license: str = "apache-2.0"
+    """A tfhub.dev license tag (`apache-2.0`, `mit`, `cc-by-4.0`, ...); others are tagged `custom`."""
     languages: tuple[str, ...] = ("en",)
+    """ISO 639-1 codes (or `multilingual`) for the docs' `language` tags."""
 
 
 @dataclass(frozen=True)
@@ -62,16 +60,24 @@ class ScratchSection:
 
     vocab: str = field(metadata={"check": "nonempty"})
     architecture: Literal["bert", "roberta", "albert", "bart"] = "bert"
+    """Which keras-hub backbone to build."""
     embedding_dim: int = field(default=128, metadata={"check": "positive"})
     num_groups: int = field(default=1, metadata={"check": "positive"})
+    """ALBERT: groups of shared layer weights."""
     hidden_dim: int = field(default=128, metadata={"check": "positive"})
     num_layers: int = field(default=2, metadata={"check": "positive"})
     num_heads: int = field(default=2, metadata={"check": "positive"})
+    """Attention heads per layer."""
     intermediate_dim: int = field(default=512, metadata={"check": "positive"})
+    """Width of each feed-forward layer."""
     max_sequence_length: int = field(default=512, metadata={"check": "positive"})
+    """Positions the position embedding holds."""
     dropout: float = field(default=0.1, metadata={"check": "fraction"})
+    """Dropout rate in training."""
     lower_case: bool = True
+    """Whether the WordPiece tokenizer lowercases (and strips accents)."""
     seed: int = 0
+    """Seed of the random initialisation."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +104,9 @@ class EmbeddingSection:
     """
 
     pooling: Literal["auto", "mean", "cls", "pooler"] = "auto"
+    """How token vectors become one vector."""
     normalize: Literal["auto", "yes", "no"] = "auto"
+    """L2-normalise the sentence vector."""
 
 
 @dataclass(frozen=True)
@@ -107,12 +115,14 @@ class ExportSection:
     the network and tokenizer as a keras-hub preset (`keras_preset/`) for Keras 3 users;
     `text_generation` (BART) is strings -> strings, greedy decoding up to `max_length` tokens."""
 
-    saved_models: tuple[Literal["encoder", "preprocess", "embedding", "keras_preset", "text_generation"], ...] = field(
-        default=SAVED_MODEL_KINDS, metadata={"check": "saved_models"}
-    )
+    saved_models: tuple[SavedModelKind, ...] = field(default=SAVED_MODEL_KINDS, metadata={"check": "saved_models"})
+    """The SavedModels to write."""
     seq_length: int = field(default=128, metadata={"check": "seq_length"})
+    """Pieces per input in the preprocessor's output."""
     embedding: EmbeddingSection = EmbeddingSection()
+    """Pooling and normalisation of the one-piece embedding model."""
     probes: tuple[str, ...] = DEFAULT_PROBES
+    """Sentences whose outputs the manifest records and validate compares."""
     max_length: int = field(default=32, metadata={"check": "seq_length"})
 
 
@@ -137,6 +147,7 @@ class PruneLayersSection:
     """Keep the listed transformer layers (0-based, ascending), e.g. every other layer."""
 
     keep: tuple[int, ...] = field(metadata={"check": "layers"})
+    """0-based layer indices to keep, ascending."""
 
 
 @dataclass(frozen=True)
@@ -147,10 +158,14 @@ class RefineSection:
 
     corpora: tuple[str, ...] = field(metadata={"check": "nonempty_list"})
     epochs: int = field(default=6, metadata={"check": "positive"})
+    """Passes over the sentences."""
     learning_rate: float = field(default=1e-3, metadata={"check": "learning_rate"})
+    """Adam's learning rate."""
     batch_size: int = field(default=64, metadata={"check": "positive"})
+    """Sentences per step."""
     max_sentences: int = field(default=100_000, metadata={"check": "positive"})
     seed: int = 0
+    """Seed of the shuffling and the held-out split."""
 
 
 @dataclass(frozen=True)
@@ -174,7 +189,9 @@ class StaticSection:
     remove_tokens: str = field(default=r"\[unused\d+\]", metadata={"check": "regex"})
     max_tokens: int = field(default=512, metadata={"check": "positive"})
     batch_size: int = field(default=1024, metadata={"check": "positive"})
+    """Token sequences per teacher batch."""
     precision: Literal["float32", "bfloat16"] = "float32"
+    """`bfloat16` runs the teacher's matmuls in bfloat16 (checked against float32)."""
     refine: RefineSection | None = None
 
 
@@ -227,9 +244,13 @@ class TransformStep(_OneOf):
     """One entry of `transforms:`; exactly one key is set."""
 
     prune_vocab: PruneVocabSection | None = None
+    """Keep the vocabulary a set of languages needs."""
     prune_layers: PruneLayersSection | None = None
+    """Keep some transformer layers."""
     extend_vocab: ExtendVocabSection | None = None
+    """Add word pieces for a new language."""
     static: StaticSection | None = None
+    """Distil into a static token table (last step)."""
 
 
 @dataclass(frozen=True)
@@ -239,10 +260,15 @@ class ParallelFiles:
     two sentence pairs each."""
 
     source: str = field(metadata={"check": "nonempty"})
+    """The file in the language the network knows."""
     target: str = field(metadata={"check": "nonempty"})
+    """Its translation, row by row."""
     source_format: Literal["lines", "stsb_csv", "korsts_tsv"] = "lines"
+    """How `source` holds text."""
     target_format: Literal["lines", "stsb_csv", "korsts_tsv"] = "lines"
+    """How `target` holds text."""
     max_rows: int | None = field(default=None, metadata={"check": "positive"})
+    """Read at most this many rows from the start (all by default)."""
 
 
 @dataclass(frozen=True)
@@ -264,8 +290,11 @@ class DistillObjective:
     sentences: tuple[TextFile, ...] = ()
     parallel: tuple[ParallelFiles, ...] = ()
     loss: Literal["mse", "similarity"] = "mse"
+    """`mse` on the vectors or `similarity` on the batch's cosine similarities."""
     weight: float = field(default=1.0, metadata={"check": "weight"})
+    """Multiplies this objective's loss in the sum."""
     batch_size: int | None = field(default=None, metadata={"check": "positive"})
+    """Examples per step for this objective (default: `train.global_batch_size`)."""
 
 
 @dataclass(frozen=True)
@@ -281,7 +310,9 @@ class ContrastiveObjective:
     parallel: tuple[ParallelFiles, ...] = ()
     temperature: float = field(default=0.05, metadata={"check": "temperature"})
     weight: float = field(default=1.0, metadata={"check": "weight"})
+    """Multiplies this objective's loss in the sum."""
     batch_size: int | None = field(default=None, metadata={"check": "positive"})
+    """Examples per step for this objective (default: `train.global_batch_size`)."""
 
 
 @dataclass(frozen=True)
@@ -311,9 +342,13 @@ class StsObjective:
     cross_lingual: tuple[ParallelFiles, ...] = ()
     silver: SilverPairs | None = None
     loss: Literal["cosine_mse", "cosent"] = "cosine_mse"
+    """`cosine_mse` or `cosent`."""
     scale: float = field(default=20.0, metadata={"check": "weight"})
+    """CoSENT's scale (20 in the paper)."""
     weight: float = field(default=1.0, metadata={"check": "weight"})
+    """Multiplies this objective's loss in the sum."""
     batch_size: int | None = field(default=None, metadata={"check": "positive"})
+    """Pairs per step for this objective (default: `train.global_batch_size`)."""
 
 
 @dataclass(frozen=True)
@@ -326,11 +361,17 @@ class MlmObjective:
     whole_word: bool = False
     sentence_order: bool = False
     rate: float = field(default=0.15, metadata={"check": "fraction"})
+    """Share of pieces selected for prediction."""
     mask_rate: float = field(default=0.8, metadata={"check": "fraction"})
+    """Share of the selected pieces replaced by the mask token."""
     random_rate: float = field(default=0.1, metadata={"check": "fraction"})
+    """Share replaced by a random piece (the rest stay as they are)."""
     max_predictions: int = field(default=20, metadata={"check": "positive"})
+    """Predicted positions per example (fixed shape)."""
     weight: float = field(default=1.0, metadata={"check": "weight"})
+    """Multiplies this objective's loss in the sum."""
     batch_size: int | None = field(default=None, metadata={"check": "positive"})
+    """Examples per step for this objective (default: `train.global_batch_size`)."""
 
 
 @dataclass(frozen=True)
@@ -344,7 +385,9 @@ class InfillingObjective:
     poisson_lambda: float = field(default=3.0, metadata={"check": "weight"})
     permute_sentences: bool = False
     weight: float = field(default=1.0, metadata={"check": "weight"})
+    """Multiplies this objective's loss in the sum."""
     batch_size: int | None = field(default=None, metadata={"check": "positive"})
+    """Examples per step for this objective (default: `train.global_batch_size`)."""
 
 
 @dataclass(frozen=True)
@@ -352,10 +395,15 @@ class ObjectiveStep(_OneOf):
     """One entry of `train.objectives`; exactly one key is set."""
 
     distill: DistillObjective | None = None
+    """Regress a teacher's sentence vectors."""
     contrastive: ContrastiveObjective | None = None
+    """SimCSE / translation ranking with in-batch negatives."""
     sts: StsObjective | None = None
+    """Scored pairs (CoSENT or cosine MSE)."""
     mlm: MlmObjective | None = None
+    """Masked-LM pretraining (BERT, RoBERTa, ALBERT)."""
     infilling: InfillingObjective | None = None
+    """BART text infilling."""
 
 
 @dataclass(frozen=True)
@@ -364,7 +412,9 @@ class TpuSection:
 
     name: str = field(metadata={"check": "nonempty"})
     zone: str | None = None
+    """The TPU's zone."""
     project: str | None = None
+    """The TPU's Google Cloud project."""
 
 
 @dataclass(frozen=True)
@@ -372,10 +422,14 @@ class OptimizerSection:
     """AdamW with linear warm-up then `decay` to zero; weight decay; global-norm clipping."""
 
     learning_rate: float = field(default=2e-5, metadata={"check": "learning_rate"})
+    """Peak learning rate."""
     warmup_steps: int = field(default=0, metadata={"check": "non_negative"})
+    """Steps of linear warm-up from 0."""
     decay: Literal["linear", "cosine", "constant"] = "linear"
     weight_decay: float = field(default=0.01, metadata={"check": "fraction"})
+    """AdamW's decoupled weight decay."""
     clip_norm: float | None = field(default=1.0, metadata={"check": "weight"})
+    """Clip gradients to this global norm (null: no clipping)."""
 
 
 @dataclass(frozen=True)
@@ -390,19 +444,28 @@ class TrainSection:
     """
 
     objectives: tuple[ObjectiveStep, ...] = field(metadata={"check": "nonempty_list"})
+    """The losses, mixed in one run (each step draws a batch for each)."""
     strategy: Literal["auto", "cpu", "mirrored", "multi_worker", "tpu"] = "auto"
+    """`auto` picks multi-worker from TF_CONFIG, mirrored for several GPUs, else one device."""
     tpu: TpuSection | None = None
+    """The TPU's address, for `strategy: tpu`."""
     seq_length: int = field(default=128, metadata={"check": "seq_length"})
+    """Pieces per sentence in training batches (static shapes)."""
     global_batch_size: int = field(default=32, metadata={"check": "positive"})
     steps: int | None = field(default=None, metadata={"check": "positive"})
     epochs: float | None = field(default=None, metadata={"check": "weight"})
     optimizer: OptimizerSection = OptimizerSection()
+    """AdamW settings."""
     precision: Literal["float32", "bfloat16"] = "float32"
+    """`bfloat16` trains in mixed precision."""
     jit_compile: bool = False
+    """Compile the step with XLA (the TPU compiler)."""
     seed: int = 0
+    """Seed of data order, masks and dropout."""
     checkpoint_every: int = field(default=500, metadata={"check": "positive"})
     eval_every: int | None = field(default=None, metadata={"check": "positive"})
     log_every: int = field(default=10, metadata={"check": "positive"})
+    """Steps between console lines and TensorBoard scalars."""
     select: Literal["best", "last"] = "best"
 
 
@@ -424,8 +487,11 @@ class CorpusSection:
     """
 
     files: tuple[TextFile, ...] = field(metadata={"check": "nonempty_list"})
+    """Text files and their formats."""
     shards: int = field(default=4, metadata={"check": "positive"})
+    """TFRecord shards to write (streaming: at least one per worker)."""
     held_out: float = field(default=0.01, metadata={"check": "fraction"})
+    """Share of documents held out for evaluation."""
     packing: Literal["full_sentences", "segment_pairs"] = "full_sentences"
     streaming: bool = False
     shuffle_buffer: int = field(default=10000, metadata={"check": "positive"})
@@ -436,6 +502,7 @@ class PretrainSection:
     """Pretraining settings; `seq_length` is the length of every prepared example."""
 
     corpus: CorpusSection
+    """The text to prepare into shards."""
     seq_length: int = field(default=128, metadata={"check": "seq_length"})
 
 
@@ -444,6 +511,7 @@ class ValidateSection:
     """How strictly `tfhub-kit validate` compares outputs with the probes recorded at export."""
 
     tolerance: float = field(default=1e-5, metadata={"check": "tolerance"})
+    """Max abs difference between a probe's output and the one recorded at export."""
 
 
 @dataclass(frozen=True)
@@ -451,9 +519,13 @@ class StsSet:
     """A semantic-similarity set: sentence pairs with gold scores (0-5)."""
 
     name: str = field(metadata={"check": "nonempty"})
+    """Name in results.json and the docs."""
     path: str = field(metadata={"check": "nonempty"})
+    """The data file, relative to the recipe."""
     format: Literal["stsb_csv", "korsts_tsv"] = "stsb_csv"
+    """How the file holds pairs and scores."""
     min_spearman: float | None = None
+    """Release gate: Spearman x100 at least this."""
 
 
 @dataclass(frozen=True)
@@ -461,9 +533,13 @@ class BitextSet:
     """A Tatoeba-style bitext set: two line-aligned files, one sentence per line."""
 
     name: str = field(metadata={"check": "nonempty"})
+    """Name in results.json and the docs."""
     source: str = field(metadata={"check": "nonempty"})
+    """One sentence per line."""
     target: str = field(metadata={"check": "nonempty"})
+    """Their translations, line by line."""
     min_accuracy: float | None = None
+    """Release gate: mean retrieval accuracy x100 at least this."""
 
 
 @dataclass(frozen=True)
@@ -473,6 +549,7 @@ class SpeedSection:
     batch_size: int = field(default=32, metadata={"check": "positive"})
     sentences: int = field(default=1000, metadata={"check": "positive"})
     min_sentences_per_second: float | None = None
+    """Release gate: throughput at least this."""
 
 
 @dataclass(frozen=True)
@@ -485,8 +562,11 @@ class EvaluateSection:
     """
 
     sts: tuple[StsSet, ...] = ()
+    """STS sets: Spearman and Pearson x100."""
     bitext: tuple[BitextSet, ...] = ()
+    """Bitext sets: retrieval accuracy in both directions."""
     speed: SpeedSection = SpeedSection()
+    """Encode throughput settings."""
     reference_models: tuple[str, ...] = field(default=(), metadata={"check": "handles"})
 
 
@@ -499,14 +579,20 @@ class DocsSection:
     """
 
     overview: str = ""
+    """The Overview paragraph (default: the model's description)."""
     references: tuple[str, ...] = ()
+    """Markdown lines for the References section."""
     network_architecture: tuple[str, ...] = ()
     datasets: tuple[str, ...] = ()
     colab: str | None = None
+    """A colab.research.google.com link for the `colab` tag."""
     collection: str | None = field(default=None, metadata={"check": "name"})
     publisher_name: str = ""
+    """Display name on the publisher page."""
     publisher_description: str = ""
+    """Text of the publisher page."""
     publisher_icon: str | None = None
+    """https URL of the publisher page's icon."""
     templates: str | None = None
     """A folder (relative to the recipe) of `.md.j2` files that replace the kit's templates of
     the same name; the pages they make are linted like the others."""
@@ -518,8 +604,10 @@ class PublishSection:
     tarballs are served from (default https://storage.googleapis.com/BUCKET/PREFIX)."""
 
     gcs: str | None = field(default=None, metadata={"check": "gcs"})
+    """Default `--to` for GCS."""
     public_url_base: str | None = field(default=None, metadata={"check": "https"})
     kaggle: str | None = field(default=None, metadata={"check": "kaggle"})
+    """Default Kaggle target (`kaggle://OWNER/MODEL/tensorFlow2/VARIATION`)."""
 
 
 @dataclass(frozen=True)
@@ -529,497 +617,33 @@ class Recipe:
     folder: Path
     file: Path
     sha256: str
+    source_dir: Path
+    """The checkpoint folder the recipe's `source` names (resolved and checked at load time)."""
     model: ModelSection
+    """Who publishes the model and under which handle."""
     source: SourceSection
+    """Where the network comes from."""
     transforms: tuple[TransformStep, ...] = ()
+    """Steps applied in order between loading the network and exporting it."""
     train: TrainSection | None = None
+    """Train the network before export (omit to export the source as it is)."""
     pretrain: PretrainSection | None = None
+    """The pretraining corpus that masked-LM and infilling objectives read."""
     export: ExportSection = ExportSection()
+    """Which SavedModels to write."""
     validate: ValidateSection = ValidateSection()
+    """How strictly `tfhub-kit validate` compares outputs."""
     evaluate: EvaluateSection = EvaluateSection()
+    """Evaluation sets and the thresholds that gate a release."""
     docs: DocsSection = DocsSection()
+    """What the tfhub.dev pages say beyond what the build knows."""
     publish: PublishSection = PublishSection()
+    """Where releases go."""
 
     @property
     def handle(self) -> str:
         return f"{self.model.publisher}/{self.model.name}/{self.model.version}"
 
-    @property
-    def source_dir(self) -> Path:
-        """The checkpoint folder the recipe names (existence checked at load time)."""
-        return _resolve_source(self.source, self.file)
-
     def data_path(self, relative: str) -> Path:
         """A data file named in the recipe, resolved against the recipe folder."""
         return (self.folder / relative).resolve()
-
-
-def load_recipe(folder: str | Path) -> Recipe:
-    """Read `<folder>/recipe.yaml`, validate every field and resolve the source folder."""
-    folder = Path(folder)
-    file = folder / RECIPE_FILE if folder.is_dir() or not folder.suffix else folder
-    if not file.is_file():
-        raise RecipeError(
-            folder, RECIPE_FILE, "file not found", allowed=f"a recipe folder containing {RECIPE_FILE}", show_value=False
-        )
-    raw = file.read_bytes()
-    try:
-        data = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        raise RecipeError(file, "(file)", f"not valid YAML ({exc})", show_value=False) from exc
-    if not isinstance(data, dict):
-        raise RecipeError(file, "(top level)", "must be a mapping of sections", value=data)
-    sections = {k: v for k, v in data.items()}
-    parsed = _parse_fields(Recipe, sections, file, prefix="", skip={"folder", "file", "sha256"})
-    recipe = Recipe(
-        folder=file.parent.resolve(),
-        file=file.resolve(),
-        sha256=hashlib.sha256(raw).hexdigest(),
-        **parsed,
-    )
-    _resolve_source(recipe.source, recipe.file)
-    _check_data_files(recipe)
-    return recipe
-
-
-# --- field parsing -------------------------------------------------------------------
-
-
-def _is_regex(value: str) -> bool:
-    try:
-        re.compile(value)
-    except re.error:
-        return False
-    return True
-
-
-_CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
-    "publisher": (lambda v: bool(PUBLISHER_RE.match(v)), "lowercase letters, digits and '-'"),
-    "name": (lambda v: bool(NAME_RE.match(v)), "letters, digits, '_', '.' and '-'"),
-    "positive": (lambda v: v >= 1, "an integer >= 1"),
-    "nonempty": (lambda v: bool(v.strip()) and "\n" not in v.strip(), "one non-empty line"),
-    "seq_length": (lambda v: 8 <= v <= 8192, "an integer from 8 to 8192"),
-    "saved_models": (
-        lambda v: bool(set(v) & set(SAVED_MODEL_KINDS)),
-        (
-            "a list naming at least one SavedModel (encoder, preprocess, embedding), plus keras_preset or "
-            "text_generation (BART) if wanted"
-        ),
-    ),
-    "tolerance": (lambda v: 0 < v < 1, "a number between 0 and 1, e.g. 1e-5"),
-    "fraction": (lambda v: 0 <= v < 1, "a fraction from 0 to 1, e.g. 0.00005 for 0.005%"),
-    "layers": (lambda v: len(v) > 0 and min(v) >= 0 and list(v) == sorted(set(v)), "ascending layer indices from 0"),
-    "gcs": (
-        lambda v: bool(re.match(r"^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/[^\s]*)?$", v)),
-        "gs://BUCKET or gs://BUCKET/PREFIX",
-    ),
-    "nonempty_list": (lambda v: len(v) > 0, "a non-empty list"),
-    "handles": (
-        lambda v: all(re.fullmatch(r"[a-z0-9-]+/[A-Za-z0-9_.-]+/[1-9][0-9]*", h) for h in v),
-        "build handles PUBLISHER/NAME/VERSION, e.g. tfhub-kit/all_minilm_l6_v2/1",
-    ),
-    "non_negative": (lambda v: v >= 0, "an integer >= 0"),
-    "weight": (lambda v: v > 0, "a number > 0"),
-    "temperature": (lambda v: 0 < v <= 10, "a number in (0, 10], e.g. 0.05"),
-    "learning_rate": (lambda v: 0 < v < 1, "a number between 0 and 1, e.g. 1e-3"),
-    "sif": (lambda v: v is None or 0 < v < 1, "a number between 0 and 1 (e.g. 1e-4), or null for no weighting"),
-    "regex": (_is_regex, "a Python regular expression"),
-    "https": (lambda v: v.startswith(("https://", "http://")), "an http(s) URL"),
-    "kaggle": (
-        lambda v: v.startswith("kaggle://"),
-        "kaggle://OWNER/MODEL/tensorFlow2/VARIATION or kaggle://OWNER/MODEL/keras/VARIATION",
-    ),
-}
-
-
-def _parse_fields(
-    cls: type, data: Any, file: Path, prefix: str, skip: frozenset[str] | set[str] = frozenset()
-) -> dict[str, Any]:
-    where = prefix.rstrip(".") or "(top level)"
-    if not isinstance(data, dict):
-        raise RecipeError(file, where, "must be a mapping", value=data)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in skip}
-    hints = typing.get_type_hints(cls)
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise RecipeError(
-            file,
-            prefix + str(unknown[0]),
-            "unknown field",
-            allowed=", ".join(fields),
-            value=unknown[0],
-            show_value=False,
-        )
-    out: dict[str, Any] = {}
-    for name, f in fields.items():
-        dotted = prefix + name
-        if name not in data:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise RecipeError(file, dotted, "is required but missing", show_value=False)
-            continue
-        value = _coerce(hints[name], data[name], file, dotted)
-        check = f.metadata.get("check")
-        if check:
-            ok, allowed = _CHECKS[check]
-            if value is not None and not ok(value):
-                raise RecipeError(file, dotted, "has a value that is not allowed", allowed=allowed, value=value)
-        out[name] = value
-    return out
-
-
-def _coerce(tp: Any, value: Any, file: Path, dotted: str) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _coerce(inner, value, file, dotted)
-    if origin is Literal:
-        if value not in args:
-            raise RecipeError(
-                file, dotted, "has a value that is not allowed", allowed=", ".join(map(str, args)), value=value
-            )
-        return value
-    if origin is tuple:
-        if not isinstance(value, list):
-            raise RecipeError(file, dotted, "must be a list", value=value)
-        items = tuple(_coerce(args[0], v, file, f"{dotted}[{i}]") for i, v in enumerate(value))
-        if len({repr(item) for item in items}) != len(items):
-            raise RecipeError(file, dotted, "lists a value twice", value=value)
-        return items
-    if origin is dict:
-        if not isinstance(value, dict) or not value:
-            raise RecipeError(file, dotted, "must be a non-empty mapping", value=value)
-        return {str(k): _coerce(args[1], v, file, f"{dotted}.{k}") for k, v in value.items()}
-    if dataclasses.is_dataclass(tp):
-        return tp(**_parse_fields(tp, value, file, prefix=dotted + "."))
-    if tp is bool or tp is str:
-        if not isinstance(value, tp):
-            raise RecipeError(file, dotted, f"must be a {tp.__name__}", value=value)
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise RecipeError(file, dotted, "must be an integer", value=value)
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise RecipeError(file, dotted, "must be a number", value=value)
-        return float(value)
-    raise TypeError(f"recipe field type {tp!r} is not supported")  # a bug in this module
-
-
-def data_files(recipe: Recipe) -> list[tuple[str, str]]:
-    """Every data file the recipe names, as (dotted field, path relative to the recipe)."""
-    named = [(f"evaluate.sts[{i}].path", s.path) for i, s in enumerate(recipe.evaluate.sts)]
-    for i, step in enumerate(recipe.transforms):
-        step.check_one(recipe.file, f"transforms[{i}]")
-        if step.prune_vocab:
-            for lang, files in step.prune_vocab.corpora.items():
-                named += [(f"transforms[{i}].prune_vocab.corpora.{lang}[{j}]", f) for j, f in enumerate(files)]
-        if step.extend_vocab:
-            ext = step.extend_vocab
-            if bool(ext.corpora) == bool(ext.vocab):
-                raise RecipeError(
-                    recipe.file,
-                    f"transforms[{i}].extend_vocab",
-                    "give exactly one of corpora and vocab",
-                    allowed="corpora: [{path: ..., format: ...}] or vocab: learned_vocab.txt",
-                    show_value=False,
-                )
-            named += [(f"transforms[{i}].extend_vocab.corpora[{j}].path", f.path) for j, f in enumerate(ext.corpora)]
-            named += [(f"transforms[{i}].extend_vocab.vocab", ext.vocab)] if ext.vocab else []
-        if step.static:
-            _check_static_step(recipe, i, step.static)
-            if step.static.vocabulary:
-                named.append((f"transforms[{i}].static.vocabulary", step.static.vocabulary))
-            if step.static.refine:
-                corpora = step.static.refine.corpora
-                named += [(f"transforms[{i}].static.refine.corpora[{j}]", f) for j, f in enumerate(corpora)]
-    for i, b in enumerate(recipe.evaluate.bitext):
-        named += [(f"evaluate.bitext[{i}].source", b.source), (f"evaluate.bitext[{i}].target", b.target)]
-    if recipe.train is not None:
-        named += _check_train(recipe, recipe.train)
-    return named
-
-
-def _check_data_files(recipe: Recipe) -> None:
-    named = data_files(recipe)
-    if recipe.docs.templates is not None:
-        _check_templates(recipe)
-    for dotted, relative in named:
-        if not recipe.data_path(relative).is_file():
-            raise RecipeError(
-                recipe.file,
-                dotted,
-                f"file {recipe.data_path(relative)} does not exist",
-                allowed="a data file, relative to the recipe folder",
-                value=relative,
-            )
-
-
-def _check_templates(recipe: Recipe) -> None:
-    """`docs.templates` is a folder whose .md.j2 files are named like the kit's templates."""
-    from importlib import resources
-
-    folder = recipe.data_path(recipe.docs.templates)
-    if not folder.is_dir():
-        raise RecipeError(
-            recipe.file,
-            "docs.templates",
-            f"folder {folder} does not exist",
-            allowed="a folder of .md.j2 templates, relative to the recipe folder",
-            value=recipe.docs.templates,
-        )
-    known = sorted(p.name for p in resources.files("tfhub_kit.templates").iterdir() if p.name.endswith(".j2"))
-    unknown = sorted(p.name for p in folder.glob("*.j2") if p.name not in known)
-    if unknown:
-        raise RecipeError(
-            recipe.file,
-            "docs.templates",
-            f"{folder} holds templates the kit does not use",
-            allowed=", ".join(known),
-            value=unknown,
-        )
-
-
-def _check_train(recipe: Recipe, train: TrainSection) -> list[tuple[str, str]]:
-    """Cross-field rules of `train:`; returns the data files it names (field, path)."""
-    if train.steps is None and train.epochs is None or train.steps is not None and train.epochs is not None:
-        raise RecipeError(
-            recipe.file, "train.steps", "give exactly one of steps and epochs", value=[train.steps, train.epochs]
-        )
-    if train.strategy == "tpu" and train.tpu is None:
-        raise RecipeError(
-            recipe.file,
-            "train.tpu",
-            "strategy tpu needs the TPU's address",
-            allowed="{name: ..., zone: ..., project: ...}",
-        )
-    if any(step.static for step in recipe.transforms):
-        raise RecipeError(
-            recipe.file,
-            "train",
-            "a static model is distilled, not trained",
-            allowed="train a transformer, or drop the static transform",
-            show_value=False,
-        )
-    named: list[tuple[str, str]] = []
-    fmts = {"distill": TEXT_FORMATS + STS_FORMATS + NLI_FORMATS, "sts": STS_FORMATS}
-    for i, step in enumerate(train.objectives):
-        where = f"train.objectives[{i}]"
-        step.check_one(recipe.file, where)
-        obj, name = step.settings, step.name
-        groups: dict[str, tuple[tuple[str, ...], tuple[TextFile, ...]]] = {}
-        if name == "distill":
-            groups["sentences"] = (fmts["distill"], obj.sentences)
-            named += _parallel_files(f"{where}.distill.parallel", obj.parallel)
-            empty = not obj.sentences and not obj.parallel
-        elif name == "contrastive":
-            groups["nli"] = (NLI_FORMATS, obj.nli)
-            groups["sentences"] = (fmts["distill"], obj.sentences)
-            named += _parallel_files(f"{where}.contrastive.parallel", obj.parallel)
-            empty = not obj.nli and not obj.sentences and not obj.parallel
-        elif name == "mlm":
-            _check_mlm(recipe, obj, f"{where}.mlm")
-            empty = False
-        elif name == "infilling":
-            _check_infilling(recipe, f"{where}.infilling")
-            empty = False
-        else:
-            groups["data"] = (fmts["sts"], obj.data)
-            named += _parallel_files(
-                f"{where}.sts.cross_lingual", obj.cross_lingual, recipe.file, sts_only="cross-lingual pairs"
-            )
-            if obj.silver is not None:
-                groups["silver.sentences"] = (fmts["distill"], obj.silver.sentences)
-            empty = not obj.data and not obj.cross_lingual and obj.silver is None
-        if empty:
-            raise RecipeError(
-                recipe.file,
-                f"{where}.{name}",
-                "names no data",
-                allowed={
-                    "distill": "sentences and/or parallel",
-                    "contrastive": "nli, sentences and/or parallel",
-                    "sts": "data, cross_lingual and/or silver",
-                }[name],
-                show_value=False,
-            )
-        for key, (allowed, files) in groups.items():
-            for j, item in enumerate(files):
-                if item.format not in allowed:
-                    raise RecipeError(
-                        recipe.file,
-                        f"{where}.{name}.{key}[{j}].format",
-                        "this format does not fit here",
-                        allowed=", ".join(allowed),
-                        value=item.format,
-                    )
-                named.append((f"{where}.{name}.{key}[{j}].path", item.path))
-    return named
-
-
-def _parallel_files(
-    where: str, pairs: tuple[ParallelFiles, ...], file: Path | None = None, *, sts_only: str = ""
-) -> list[tuple[str, str]]:
-    """(field, path) of each pair's two files; with `sts_only` (what needs them), both sides
-    must be scored STS files."""
-    named = []
-    for j, pair in enumerate(pairs):
-        for side in ("source", "target"):
-            fmt = getattr(pair, f"{side}_format")
-            if sts_only and fmt not in STS_FORMATS:
-                raise RecipeError(
-                    file,
-                    f"{where}[{j}].{side}_format",
-                    f"{sts_only} come from two scored STS files",
-                    allowed=", ".join(STS_FORMATS),
-                    value=fmt,
-                )
-            named.append((f"{where}[{j}].{side}", getattr(pair, side)))
-    return named
-
-
-def _check_infilling(recipe: Recipe, where: str) -> None:
-    if recipe.pretrain is None or recipe.pretrain.corpus.packing != "full_sentences":
-        raise RecipeError(
-            recipe.file,
-            where,
-            "text infilling reads the prepared corpus, packed as full sentences",
-            allowed="a pretrain: section with corpus.packing: full_sentences",
-            show_value=False,
-        )
-    scratch = recipe.source.scratch
-    if scratch is not None and scratch.architecture != "bart":
-        raise RecipeError(
-            recipe.file,
-            where,
-            "text infilling trains an encoder-decoder",
-            allowed="source.scratch.architecture: bart",
-            value=scratch.architecture,
-        )
-
-
-def _check_mlm(recipe: Recipe, obj: MlmObjective, where: str) -> None:
-    if recipe.pretrain is None:
-        raise RecipeError(
-            recipe.file,
-            where,
-            "masked-LM training reads the prepared corpus",
-            allowed="a pretrain: section",
-            show_value=False,
-        )
-    expected = obj.rate * recipe.pretrain.seq_length
-    if expected > 1.5 * obj.max_predictions:
-        raise RecipeError(
-            recipe.file,
-            f"{where}.max_predictions",
-            f"is far below rate x pretrain.seq_length ({expected:.0f}): most selections would be cut",
-            allowed=f"at least {int(expected + 0.999)}",
-            value=obj.max_predictions,
-        )
-    if obj.mask_rate + obj.random_rate > 1:
-        raise RecipeError(
-            recipe.file, where, "mask_rate + random_rate is over 1", value=obj.mask_rate + obj.random_rate
-        )
-    if obj.sentence_order and recipe.pretrain.corpus.packing != "segment_pairs":
-        raise RecipeError(
-            recipe.file,
-            f"{where}.sentence_order",
-            "needs pairs of consecutive segments",
-            allowed="pretrain.corpus.packing: segment_pairs",
-            value=recipe.pretrain.corpus.packing,
-        )
-
-
-def _check_static_step(recipe: Recipe, index: int, static: StaticSection) -> None:
-    """A static table replaces the transformer: it comes last and exports only embedding/."""
-    if index != len(recipe.transforms) - 1:
-        raise RecipeError(
-            recipe.file,
-            f"transforms[{index}].static",
-            "must be the last transform (it replaces the transformer with a token table)",
-            allowed="prune_vocab / prune_layers steps first, then static",
-            show_value=False,
-        )
-    if recipe.export.saved_models != ("embedding",):
-        raise RecipeError(
-            recipe.file,
-            "export.saved_models",
-            "a static model has no encoder or preprocessor to export",
-            allowed="[embedding]",
-            value=list(recipe.export.saved_models),
-        )
-
-
-def _resolve_source(source: SourceSection, file: Path) -> Path:
-    named = [k for k in ("hf_folder", "package", "scratch") if getattr(source, k) is not None]
-    if len(named) != 1:
-        raise RecipeError(
-            file,
-            "source",
-            "must name exactly one checkpoint",
-            allowed="'hf_folder: <path relative to the recipe>', 'package: <installed package>' or 'scratch: {...}'",
-            value=named,
-        )
-    if source.scratch is not None:
-        scratch = source.scratch
-        vocab = (file.parent / scratch.vocab).resolve()
-        folder_ok = (vocab / "tokenizer.json").is_file()
-        if scratch.architecture == "roberta" and not folder_ok:
-            raise RecipeError(
-                file,
-                "source.scratch.vocab",
-                f"RoBERTa reads a byte-level BPE tokenizer and {vocab} is not a folder with its tokenizer.json",
-                allowed="a Hugging Face tokenizer folder with a byte-level BPE tokenizer.json (RoBERTa's, GPT-2's)",
-                value=scratch.vocab,
-            )
-        if not (vocab.is_file() or folder_ok):
-            raise RecipeError(
-                file,
-                "source.scratch.vocab",
-                f"{vocab} is neither a file nor a folder with tokenizer.json",
-                allowed="a WordPiece vocab.txt or a folder with tokenizer.json, relative to the recipe "
-                "(tfhub-kit vocab learn makes either)",
-                value=scratch.vocab,
-            )
-        if scratch.architecture == "albert" and scratch.num_layers % scratch.num_groups:
-            raise RecipeError(
-                file,
-                "source.scratch.num_groups",
-                f"does not divide num_layers ({scratch.num_layers})",
-                allowed="a divisor of num_layers (1 shares one set of weights across all layers)",
-                value=scratch.num_groups,
-            )
-        return file.parent.resolve()
-    if source.hf_folder is not None:
-        path = (file.parent / source.hf_folder).resolve()
-        if not path.is_dir():
-            raise RecipeError(
-                file,
-                "source.hf_folder",
-                f"folder {path} does not exist",
-                allowed="a folder relative to the recipe",
-                value=source.hf_folder,
-            )
-        return path
-    spec = importlib.util.find_spec(source.package) if source.package.isidentifier() else None
-    if spec is None or not spec.submodule_search_locations:
-        raise RecipeError(
-            file,
-            "source.package",
-            "no such installed Python package",
-            allowed="the import name of an installed package (pip install it first)",
-            value=source.package,
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / source.package_path
-    if not path.is_dir():
-        raise RecipeError(
-            file,
-            "source.package_path",
-            f"folder {path} does not exist in package {source.package}",
-            allowed="a folder inside the package",
-            value=source.package_path,
-        )
-    return path.resolve()
