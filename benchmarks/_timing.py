@@ -1,11 +1,42 @@
-"""Timing shared by the benchmark scripts (they run as scripts, so this folder is on sys.path)."""
+"""Timing shared by the benchmark scripts (they run as scripts, so this folder is on sys.path).
+
+Every script starts with `print_machine()`: a ratio measured on one CPU does not hold on
+another, so each run says which CPU it ran on (BENCHMARKS.md records it with the figure).
+"""
 
 from __future__ import annotations
 
+import datetime
+import os
+import platform
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+FLAGS_OF_NOTE = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile", "amx_int8")
+
+
+def cpu_summary() -> str:
+    """`<model>, <n> CPUs, flags: ...` from lscpu (the flags that decide matmul speed)."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return f"{platform.processor() or 'unknown CPU'}, {os.cpu_count()} CPUs"
+    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+    model = fields.get("Model name", "unknown").strip()
+    flags = set(fields.get("Flags", "").split())
+    noted = [f for f in FLAGS_OF_NOTE if f in flags] or ["none of " + "/".join(FLAGS_OF_NOTE)]
+    return f"{model}, {os.cpu_count()} CPUs, flags: {' '.join(noted)}"
+
+
+def print_machine() -> None:
+    """What BENCHMARKS.md records beside each figure: date, CPU, command."""
+    print(f"date: {datetime.date.today().isoformat()}")
+    print(f"cpu: {cpu_summary()}")
+    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
 
 
 def ensure_build(build: Path, recipe: Path) -> None:
