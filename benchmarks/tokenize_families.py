@@ -63,7 +63,8 @@ def ours(folder: Path, lines: list[str], batch: int) -> tuple[float, list[list[i
     import tensorflow as tf
 
     from tfhub_kit.networks import inspect_hf_folder
-    from tfhub_kit.tokenizers import build_tokenize, flat_ids
+    from tfhub_kit.tokenizers import flat_ids
+    from tfhub_kit.tokenizers.build import build_tokenize
 
     tokenize = build_tokenize(inspect_hf_folder(folder).tokenizer)
 

@@ -36,7 +36,7 @@ def ours(args: argparse.Namespace, work: Path) -> float:
     from tfhub_kit.build import build_model
     from tfhub_kit.networks import embedding_settings
     from tfhub_kit.recipe import load_recipe
-    from tfhub_kit.tokenizers import build_preprocessor
+    from tfhub_kit.tokenizers.build import build_preprocessor
     from tfhub_kit.train.data import dataset_function, load_tasks
     from tfhub_kit.train.loop import Trainer
     from tfhub_kit.train.strategy import make_strategy

@@ -16,6 +16,38 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_RECIPE = ROOT / "models" / "tfhub-kit" / "all_minilm_l6_v2"
 
+HEAVY_FIXTURES = frozenset(
+    {
+        # real exports and training runs: seconds to minutes each
+        "minilm_build",
+        "minilm_packaged",
+        "en_small_build",
+        "families",
+        "tiny_build",
+        "tiny_packaged",
+        "static_build",
+        "trained",
+        "albert_run",
+        "bart_run",
+        "bart_export",
+        "mlm_run",
+        "mlm_export",
+        "korean_spm",
+        "tiny_teacher",
+        "served",
+    }
+)
+HEAVY_FILES = frozenset({"test_train_runs.py", "test_pretrain_runs.py", "test_release_gate.py", "test_bad_inputs.py"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The fast tier (`pytest -m "not slow"`) leaves out every test that needs a real export or
+    training run; they stay in the default suite."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & HEAVY_FIXTURES or item.path.name in HEAVY_FILES:
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def minilm_dir() -> Path:
@@ -73,12 +105,15 @@ def gcs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture(scope="session")
-def minilm_packaged(minilm_build):
-    """The sample build with its tarballs written."""
+def minilm_packaged(minilm_build, tmp_path_factory: pytest.TempPathFactory):
+    """A copy of the sample build with its tarballs written (the shared build stays as exported)."""
+    from helpers import copy_build
+
     from tfhub_kit.package import package_build
 
-    package_build(minilm_build.root)
-    return minilm_build
+    packaged = copy_build(minilm_build, tmp_path_factory.mktemp("packaged"))
+    package_build(packaged.root)
+    return packaged
 
 
 @pytest.fixture(scope="session")

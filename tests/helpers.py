@@ -12,6 +12,20 @@ import time
 from pathlib import Path
 
 
+def copy_build(layout, dest: Path):
+    """A private copy of a session build (`BuildLayout`) under `dest`, laid out
+    `<dest>/<publisher>/<model>/<version>` like the original: tests that write into a build
+    (docs, packages, releases) work on a copy, so no test depends on another's writes."""
+    import shutil
+
+    from tfhub_kit.layout import BuildLayout
+
+    relative = layout.root.relative_to(layout.root.parents[2])
+    target = Path(dest) / relative
+    shutil.copytree(layout.root, target, symlinks=False)
+    return BuildLayout(target)
+
+
 def run_python(code: str, *, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: int = 600) -> str:
     """Run `code` with this interpreter in a new process; return stdout, fail with stderr."""
     full_env = {k: v for k, v in os.environ.items() if k not in ("TF_USE_LEGACY_KERAS", "KERAS_BACKEND")}

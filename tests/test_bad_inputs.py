@@ -143,6 +143,74 @@ def sts_set(content: str, *, sha256: str | None = None) -> Callable[[Path], None
 
 
 CHECK = ["recipe", "check", "RECIPE"]
+EXPORT = ["export", "RECIPE", "--out", "WORK/out"]
+
+
+def alias_bomb(levels: int) -> str:
+    """A "billion laughs" recipe: in docs.references, each level repeats the one before ten times."""
+    chain = ["&a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    chain += [f"&a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, levels)]
+    model = "model: {publisher: acme, name: m, version: 1, description: d}\nsource: {hf_folder: hf}"
+    return f"{model}\ndocs:\n  references: [{', '.join(chain)}]\n"
+
+
+LATIN1_STS = "A cafe.,A coffee shop.,4.0\nA caf\xe9.,Un caf\xe9.,5.0\n".encode("latin-1")
+
+
+def with_link(kind: str, relative: str) -> Callable[[Path], None]:
+    """Put a hard or symbolic link, or a FIFO, at `relative` in the workspace's build."""
+
+    def apply(work: Path) -> None:
+        outside = work / "outside.txt"
+        outside.write_text("not part of the build")
+        path = work / relative
+        if kind == "hard":
+            os.link(outside, path)
+        elif kind == "symbolic":
+            path.symlink_to(outside)
+        else:
+            os.mkfifo(path)
+
+    return apply
+
+
+def replace_tarball(how: str) -> Callable[[Path], None]:
+    """Package the build, then change its encoder tarball behind SHA256SUMS' back."""
+
+    def apply(work: Path) -> None:
+        package_it(work)
+        tarball = work / "build/dist/test/tiny_bert_encoder/1.tar.gz"
+        if how == "symlink":
+            tarball.unlink()
+            tarball.symlink_to(work / "build/dist/test/tiny_bert_preprocess/1.tar.gz")
+        else:
+            with tarball.open("ab") as f:
+                f.write(b"\0")
+
+    return apply
+
+
+def nan_weights(work: Path) -> None:
+    """A NaN in the source checkpoint's first weight matrix."""
+    from safetensors.numpy import load_file, save_file
+
+    path = work / "recipe/hf/model.safetensors"
+    tensors = load_file(path)
+    name = next(k for k, v in tensors.items() if v.ndim == 2)
+    tensors[name][0, 0] = float("nan")
+    save_file(tensors, path)
+
+
+def symlink_loop(work: Path) -> None:
+    (work / "recipe/a.csv").symlink_to(work / "recipe/b.csv")
+    (work / "recipe/b.csv").symlink_to(work / "recipe/a.csv")
+    recipe_edit(_set("evaluate.sts", [{"name": "dev", "path": "a.csv"}]))(work)
+
+
+def python_teacher(work: Path) -> None:
+    objective = {"distill": {"teacher": "python:os:abort", "sentences": [{"path": "hf/vocab.txt"}]}}
+    recipe_edit(_set("train", {"steps": 2, "global_batch_size": 2, "objectives": [objective]}))(work)
+
 
 CASES = [
     # --- recipes (2) ---
@@ -357,6 +425,52 @@ CASES = [
         BUILD,
         "run `tfhub-kit package",
     ),
+    # --- faults of the kind a careful user meets (recipes, data, builds that would ship wrong) ---
+    Case("recipe-alias-bomb", CHECK, write("recipe/recipe.yaml", alias_bomb(12)), USAGE, "more than 100 aliases"),
+    # under the alias budget, still 10^9 strings once expanded: refused on its first wrong value, briefly
+    Case("recipe-alias-nest", CHECK, write("recipe/recipe.yaml", alias_bomb(9)), USAGE, "docs.references[0]"),
+    Case("recipe-too-large", CHECK, write("recipe/recipe.yaml", "# padding\n" * 200_000), USAGE, "bytes"),
+    Case("data-symlink-loop", CHECK, symlink_loop, USAGE, "evaluate.sts[0].path"),
+    Case(
+        "eval-data-not-utf8",
+        EXPORT,
+        both(
+            write("recipe/dev.csv", LATIN1_STS), recipe_edit(_set("evaluate.sts", [{"name": "dev", "path": "dev.csv"}]))
+        ),
+        USAGE,
+        "dev.csv line 2: byte 0xe9",
+    ),
+    Case("export-nan-weights", EXPORT, nan_weights, BUILD, "hold NaN or Inf"),
+    Case("python-teacher-not-allowed", ["train", "RECIPE"], python_teacher, USAGE, "--allow-code"),
+    Case(
+        "package-hard-link",
+        ["package", "BUILD", "--force"],
+        with_link("hard", "build/assets.txt"),
+        BUILD,
+        "a hard link",
+    ),
+    Case(
+        "package-symlink",
+        ["package", "BUILD", "--force"],
+        with_link("symbolic", "build/encoder/assets/extra.txt"),
+        BUILD,
+        "a symbolic link",
+    ),
+    Case("package-fifo", ["package", "BUILD", "--force"], with_link("fifo", "build/pipe"), BUILD, "FIFO"),
+    Case(
+        "publish-tarball-symlink",
+        ["publish", "BUILD", "--to", "gs://models/hub", "--force", "--dry-run"],
+        replace_tarball("symlink"),
+        BUILD,
+        "not a regular file",
+    ),
+    Case(
+        "publish-tarball-changed",
+        ["publish", "BUILD", "--to", "gs://models/hub", "--force", "--dry-run"],
+        replace_tarball("append"),
+        BUILD,
+        "SHA256SUMS",
+    ),
     Case(
         "vocab-learn-size",
         ["vocab", "learn", "RECIPE/hf/vocab.txt", "--size", "0", "--out", "WORK/v.txt"],
@@ -389,7 +503,7 @@ def snapshot(root: Path) -> dict[str, str]:
     return {
         p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(root.rglob("*"))
-        if p.is_file()
+        if p.is_file() and not p.is_symlink() and not p.name.endswith(".lock")  # a writer's lock holds no content
     }
 
 

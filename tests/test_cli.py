@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 
+import click
 import pytest
 from click.testing import CliRunner
+from conftest import ROOT
 
 from tfhub_kit.cli import main
 
@@ -26,8 +29,29 @@ def _command_paths(group, prefix=()) -> list[list[str]]:
 COMMANDS = _command_paths(main)
 
 
-def test_the_command_list_is_the_whole_cli():
-    assert len(COMMANDS) >= 13 and ["export"] in COMMANDS and ["recipe", "check"] in COMMANDS
+def test_the_readme_command_table_lists_every_command_and_only_those():
+    """A command added to the CLI (or removed from it) without the README's table fails here."""
+    table = (ROOT / "README.md").read_text().split("## Commands", 1)[1].split("\n## ", 1)[0]
+    # `| `tfhub-kit recipe check RECIPE_DIR` |` -> "recipe check": the lowercase words are the command
+    documented = {
+        re.match(r"\| `tfhub-kit ([a-z ]+)", line)[1].strip() for line in table.splitlines() if "`tfhub-kit " in line
+    }
+    leaves = {" ".join(path) for path in COMMANDS if path and not isinstance(_command(path), click.Group)}
+    assert documented == leaves
+
+
+def _command(path: list[str]) -> click.Command:
+    command = main
+    for name in path:
+        command = command.commands[name]
+    return command
+
+
+@pytest.mark.parametrize("recipe", sorted(p.parent.name for p in (ROOT / "models").glob("*/*/recipe.yaml")))
+def test_every_sample_recipe_passes_recipe_check(recipe):
+    result = CliRunner().invoke(main, ["recipe", "check", str(ROOT / "models" / "tfhub-kit" / recipe)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"ok: tfhub-kit/{recipe}/")
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a) or "tfhub-kit")

@@ -10,7 +10,7 @@ import zipfile
 import pytest
 from click.testing import CliRunner
 from conftest import ROOT
-from helpers import run_python, serve_in_thread
+from helpers import copy_build, run_python, serve_in_thread
 
 from tfhub_kit.cli import main
 from tfhub_kit.docs import lint_tree, render_docs
@@ -32,8 +32,8 @@ Text.
 """
 
 
-def test_sample_docs_pass_lint(minilm_build):
-    result = render_docs(minilm_build.root)
+def test_sample_docs_pass_lint(minilm_build, tmp_path):
+    result = render_docs(copy_build(minilm_build, tmp_path).root)
     names = sorted(p.relative_to(result.root).as_posix() for p in result.files)
     assert names == [
         "assets/docs/tfhub-kit/collections/sentence_encoders/1.md",
@@ -154,9 +154,10 @@ def test_modules_templates_and_tag_lists_are_in_the_wheel(tmp_path):
 
 
 def test_generated_examples_run_as_written(minilm_packaged, tmp_path):
-    server, url = serve_in_thread(minilm_packaged.root)
+    build = copy_build(minilm_packaged, tmp_path / "build")
+    server, url = serve_in_thread(build.root)
     try:
-        result = render_docs(minilm_packaged.root, asset_base=url)
+        result = render_docs(build.root, asset_base=url)
         outputs = {}
         for name in ("all_minilm_l6_v2", "all_minilm_l6_v2_encoder", "all_minilm_l6_v2_preprocess"):
             page = (result.root / f"assets/docs/tfhub-kit/models/{name}/1.md").read_text()
@@ -166,7 +167,6 @@ def test_generated_examples_run_as_written(minilm_packaged, tmp_path):
     finally:
         server.shutdown()
         server.server_close()
-        render_docs(minilm_packaged.root)  # back to the recipe's asset base for other tests
     assert "embeddings: (2, 384)" in outputs["all_minilm_l6_v2"]
     assert 0.3 < float(outputs["all_minilm_l6_v2"].split("cosine:")[1]) < 1
     assert "pooled_output: (2, 384)" in outputs["all_minilm_l6_v2_encoder"]

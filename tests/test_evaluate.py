@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import ROOT
+from helpers import copy_build
 
 from tfhub_kit.cli import main
 from tfhub_kit.datasets import read_sts
@@ -47,7 +48,8 @@ def test_retrieval_accuracy_both_directions():
     assert fwd == 1.0 and bwd == pytest.approx(2 / 3)
 
 
-def test_sample_sts_spearman_equals_pytorch_reference(minilm_build, minilm_dir, monkeypatch):
+def test_sample_sts_spearman_equals_pytorch_reference(minilm_build, minilm_dir, monkeypatch, tmp_path):
+    minilm_build = copy_build(minilm_build, tmp_path)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # a local folder: never ask the Hub
     from scipy import stats
     from sentence_transformers import SentenceTransformer
@@ -66,7 +68,9 @@ def test_sample_sts_spearman_equals_pytorch_reference(minilm_build, minilm_dir, 
     assert ours > 85
 
     assert set(results["bitext"]) == {"tatoeba-deu-eng", "tatoeba-fra-eng"}
-    assert results["speed"]["batch_size"] == 32 and results["speed"]["sentences_per_second"] > 0
+    speed = results["speed"]
+    assert speed["batch_size"] == 32 and speed["sentences"] == 1000  # the recipe's speed section
+    assert speed["sentences_per_second"] == pytest.approx(speed["sentences"] / speed["seconds"])
     assert results["size"]["parameters"]["word_embeddings"] == 30522 * 384
     assert results["gates"] == [
         {"metric": "sts.stsb-en-dev.spearman", "value": ours, "threshold": 85.0, "passed": True}

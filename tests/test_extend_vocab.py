@@ -37,7 +37,7 @@ def _tokens(spec, texts):
 def test_new_pieces_are_appended_and_old_outputs_stay(tiny, tmp_path):
     import tensorflow as tf
 
-    from tfhub_kit.tokenizers import build_preprocessor
+    from tfhub_kit.tokenizers.build import build_preprocessor
     from tfhub_kit.transforms.extend_vocab import extend_vocab
 
     source, network = tiny

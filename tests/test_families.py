@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from conftest import FAMILY_KINDS as KINDS
 from conftest import FAMILY_SEQ_LENGTH as SEQ_LENGTH
+from helpers import copy_build
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -138,10 +139,11 @@ def test_validate_passes_and_catches_a_tampered_packing_rule(kind, families, tmp
     import tensorflow as tf
 
     from tfhub_kit.networks import inspect_hf_folder
-    from tfhub_kit.tokenizers import build_preprocessor
+    from tfhub_kit.tokenizers.build import build_preprocessor
     from tfhub_kit.validate import validate_build
 
-    root, _, _, layout = families[kind]
+    root, _, _, shared = families[kind]
+    layout = copy_build(shared, tmp_path / "copy")  # the family builds are shared by both test processes
     report = validate_build(layout.root, consumers=False)
     assert report.ok, [r for r in report.results if not r.passed]
     if kind not in ("xlm-roberta", "albert"):  # one tampering per packing rule is enough
@@ -167,7 +169,8 @@ def test_byte_fallback_and_its_pruning_match_hf(tmp_path):
     from tokenizers import Tokenizer
     from transformers import XLMRobertaTokenizer
 
-    from tfhub_kit.tokenizers import build_tokenize, tokenizer_spec_from_hf
+    from tfhub_kit.tokenizers import tokenizer_spec_from_hf
+    from tfhub_kit.tokenizers.build import build_tokenize
     from tfhub_kit.tokenizers.sentencepiece import required_pieces
     from tfhub_kit.transforms.tokenizer_json import prune_tokenizer_json
 

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+from helpers import copy_build
 
 from tfhub_kit.cli import main
 from tfhub_kit.docs import render_docs
@@ -29,7 +30,8 @@ def test_bad_handles_are_refused(minilm_build, target, problem):
         plan_kaggle(minilm_build.root, target)
 
 
-def test_plan_lists_each_variation_directory_and_files(minilm_build):
+def test_plan_lists_each_variation_directory_and_files(minilm_build, tmp_path):
+    minilm_build = copy_build(minilm_build, tmp_path)
     render_docs(minilm_build.root)
     plan = plan_kaggle(minilm_build.root, TARGET)
     assert [u.handle for u in plan.uploads] == [
@@ -51,7 +53,8 @@ def test_plan_lists_each_variation_directory_and_files(minilm_build):
     assert "tfhub-kit/all-minilm-l6-v2/tensorFlow2/default-encoder  <- " in result.output
 
 
-def test_missing_kagglehub_gives_an_install_hint(minilm_build, monkeypatch):
+def test_missing_kagglehub_gives_an_install_hint(minilm_build, monkeypatch, tmp_path):
+    minilm_build = copy_build(minilm_build, tmp_path)
     render_docs(minilm_build.root)
     monkeypatch.setitem(sys.modules, "kagglehub", None)  # as if not installed
     with pytest.raises(PublishError, match=r"pip install 'tfhub-kit\[kaggle\]'"):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from helpers import run_python
+from helpers import copy_build, run_python
 
 from tfhub_kit.cli import main
 from tfhub_kit.docs import render_docs
@@ -126,7 +126,8 @@ def test_checkpoints_keras_hub_cannot_tokenize_alike_are_refused(families):
         check_preset_support(inspect_source(recipe), recipe.file)
 
 
-def test_kaggle_keras_plan_uploads_the_preset(minilm_build, families):
+def test_kaggle_keras_plan_uploads_the_preset(minilm_build, families, tmp_path):
+    minilm_build = copy_build(minilm_build, tmp_path)
     render_docs(minilm_build.root)
     target = "kaggle://tfhub-kit/all-minilm-l6-v2/keras/default"
     (upload,) = plan_kaggle(minilm_build.root, target).uploads

@@ -21,7 +21,7 @@ SENTENCES = [
 def tiny_bert(tiny_build):
     """The tiny BERT of the session build, loaded once: (network, source, preprocessor)."""
     from tfhub_kit.networks import inspect_hf_folder, load_network
-    from tfhub_kit.tokenizers import build_preprocessor
+    from tfhub_kit.tokenizers.build import build_preprocessor
 
     source = inspect_hf_folder(tiny_build.root.parents[3] / "hf")
     return load_network(source), source, build_preprocessor(source.tokenizer, 24)
@@ -33,7 +33,7 @@ def test_padding_free_vectors_equal_the_ordinary_ones(kind, tiny_bert, families)
 
     from tfhub_kit.networks import inspect_hf_folder, load_network
     from tfhub_kit.packed import check_packed, packed_unsupported
-    from tfhub_kit.tokenizers import build_preprocessor
+    from tfhub_kit.tokenizers.build import build_preprocessor
 
     if kind == "bert":
         network, _, preprocessor = tiny_bert
@@ -64,7 +64,7 @@ def test_the_fast_path_reads_the_variables_at_call_time(tiny_bert):
     inference follows it."""
     import tensorflow as tf
 
-    from tfhub_kit.export import embedding_module
+    from tfhub_kit.hubmodels import embedding_module
     from tfhub_kit.networks import pool
 
     network, _, preprocessor = tiny_bert

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from tfhub_kit.cli import main
 from tfhub_kit.errors import RecipeError
 from tfhub_kit.pretrain.corpus import SPLITS, corpus_dataset, pack_full_sentences, prepare_corpus, read_documents
-from tfhub_kit.tokenizers import build_tokenize, flat_ids
+from tfhub_kit.tokenizers import flat_ids
+from tfhub_kit.tokenizers.build import build_tokenize
 
 SEQ = 32
 DOCS = (

@@ -17,7 +17,8 @@ from tfhub_kit.pretrain.masking import (
     sentence_order,
     text_infilling,
 )
-from tfhub_kit.tokenizers import build_preprocessor, tokenizer_spec_from_hf
+from tfhub_kit.tokenizers import tokenizer_spec_from_hf
+from tfhub_kit.tokenizers.build import build_preprocessor
 
 SEQ = 64
 ROOT_SENTENCES = "data/stsb/stsb-en-train.sentences.txt"
@@ -227,7 +228,8 @@ def packed_sentences(corpus):
     from conftest import ROOT
 
     from tfhub_kit.pretrain.corpus import pack_full_sentences
-    from tfhub_kit.tokenizers import build_tokenize, flat_ids
+    from tfhub_kit.tokenizers import flat_ids
+    from tfhub_kit.tokenizers.build import build_tokenize
 
     spec, _ = corpus
     lines = (ROOT / ROOT_SENTENCES).read_text(encoding="utf-8").splitlines()[:8_000]

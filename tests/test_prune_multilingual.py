@@ -28,10 +28,11 @@ def test_multilingual_pruning_is_exact_for_kept_languages(tmp_path):
     import tensorflow as tf
     import tensorflow_text  # noqa: F401
 
-    from tfhub_kit.export import embedding_module, export_recipe
+    from tfhub_kit.export import export_recipe
+    from tfhub_kit.hubmodels import embedding_module
     from tfhub_kit.networks import inspect_source, load_network
     from tfhub_kit.recipe import load_recipe
-    from tfhub_kit.tokenizers import build_preprocessor
+    from tfhub_kit.tokenizers.build import build_preprocessor
     from tfhub_kit.validate import validate_build
 
     layout = export_recipe(RECIPE, out_dir=tmp_path / "build").layout

@@ -8,7 +8,7 @@ import os
 import google_crc32c
 import pytest
 from click.testing import CliRunner
-from helpers import FlakyProxy
+from helpers import FlakyProxy, copy_build
 
 from tfhub_kit.cli import main
 from tfhub_kit.errors import PublishError
@@ -28,12 +28,14 @@ def _objects() -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def tiny_packaged(tiny_build):
+def tiny_packaged(tiny_build, tmp_path_factory):
+    """A validated, packaged copy of the tiny build (publish ships validated builds only)."""
     from tfhub_kit.validate import validate_build
 
-    assert validate_build(tiny_build.root, consumers=False).ok  # publish ships validated builds only
-    package_build(tiny_build.root)
-    return tiny_build
+    packaged = copy_build(tiny_build, tmp_path_factory.mktemp("tiny-packaged"))
+    assert validate_build(packaged.root, consumers=False).ok
+    package_build(packaged.root)
+    return packaged
 
 
 def test_dry_run_prints_the_plan_and_uploads_nothing(gcs, tiny_packaged):

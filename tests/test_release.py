@@ -6,7 +6,7 @@ import json
 
 from click.testing import CliRunner
 from conftest import SAMPLE_RECIPE
-from helpers import run_python, serve_in_thread
+from helpers import copy_build, run_python, serve_in_thread
 
 from tfhub_kit.cli import main
 from tfhub_kit.layout import model_path
@@ -14,16 +14,16 @@ from tfhub_kit.package import verify_tarball
 
 
 def test_release_sample_to_gcs_and_load_it_back_over_http(gcs, tmp_path, minilm_build):
-    """Released from the session's export of the sample (a second release, as a user runs
-    it: the unchanged export is reused; test_a_model_below_its_threshold... exports afresh)."""
+    """Released from a copy of the session's export of the sample (a second release, as a user
+    runs it: the unchanged export is reused; test_a_model_below_its_threshold... exports afresh)."""
     from google.cloud import storage
 
-    out = minilm_build.root.parents[2]
+    build = copy_build(minilm_build, tmp_path / "out")
+    out = build.root.parents[2]
     result = CliRunner().invoke(main, ["release", str(SAMPLE_RECIPE), "--to", "gs://models/hub", "--out", str(out)])
     assert result.exit_code == 0, result.output[-3000:]
     assert "(export -> validate -> evaluate -> docs -> package -> publish)" in result.output
     assert "up to date" in result.output
-    build = minilm_build
     manifest = build.read_manifest()
     page = (build.docs / "assets/docs/tfhub-kit/models/all_minilm_l6_v2/1.md").read_text()
     assert "<!-- asset-path: https://storage.googleapis.com/models/hub/tfhub-kit/all_minilm_l6_v2/1.tar.gz -->" in page

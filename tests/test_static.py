@@ -322,10 +322,3 @@ def test_static_recipe_errors_name_field_and_allowed(tmp_path, transforms, saved
         load_recipe(_recipe(tmp_path, transforms, saved_models))
     message = str(err.value)
     assert "recipe.yaml" in message and field in message and allowed in message
-
-
-def test_sample_static_recipe_loads():
-    recipe = load_recipe(ROOT / "models" / "tfhub-kit" / "all_minilm_l6_v2_static")
-    static = recipe.transforms[-1].static
-    assert static.pca_dims == 256 and static.refine is not None
-    assert recipe.docs.network_architecture == ("other",)

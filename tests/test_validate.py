@@ -6,11 +6,13 @@ import json
 import shutil
 
 from click.testing import CliRunner
+from helpers import copy_build
 
 from tfhub_kit.cli import main
 
 
-def test_sample_build_validates(minilm_build):
+def test_sample_build_validates(minilm_build, tmp_path):
+    minilm_build = copy_build(minilm_build, tmp_path)
     result = CliRunner().invoke(main, ["validate", str(minilm_build.root)])
     assert result.exit_code == 0, result.output
     saved = json.loads((minilm_build.root / "validation.json").read_text())

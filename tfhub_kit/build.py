@@ -41,12 +41,18 @@ class BuiltModel:
 
 @contextlib.contextmanager
 def build_model(
-    recipe: Recipe, *, out_dir: str | Path = "build", progress: Progress | None = None, static: bool = True
+    recipe: Recipe,
+    *,
+    out_dir: str | Path = "build",
+    progress: Progress | None = None,
+    static: bool = True,
+    source: HFSource | None = None,
 ) -> Iterator[BuiltModel]:
     """Load the recipe's source and apply its transforms. With `static=False` a final
-    `static` step is left out (what the training stage and teachers want)."""
+    `static` step is left out (what the training stage and teachers want). `source` is the
+    recipe's source as the caller already read it (`inspect_source`), else it is read here."""
     say = reporter(progress)
-    source = inspect_source(recipe)
+    source = source or inspect_source(recipe)
     say(
         f"building a random {source.architecture.model_type} network (seed {source.scratch.seed})"
         if source.scratch

@@ -11,7 +11,8 @@ vocabulary is written to); `--fresh` starts over (a new training run, a new expo
 `--force` ships what the release gate would refuse, with a warning.
 
 Commands import their stage inside the command: the stages that build graphs import
-TensorFlow, which takes seconds, and `tfhub-kit --help` should not wait for it.
+TensorFlow, which takes seconds, and `tfhub-kit --help` should not wait for it. The module
+is over 500 lines because it is the whole command line, one short function per command.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 import click
 
 from tfhub_kit import __version__
-from tfhub_kit.errors import EXIT_KIT_BUG, TfhubKitError, short_repr
+from tfhub_kit.errors import EXIT_KIT_BUG, TfhubKitError, environment_error, short_repr
 from tfhub_kit.progress import configure_cli_logging, logger, reset_cli_logging
 
 
@@ -61,6 +62,10 @@ def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:  # a kit bug: still one line, not a traceback, and its own exit code
             if os.environ.get("TFHUB_KIT_DEBUG"):
                 raise
+            env = environment_error(exc)
+            if env is not None:  # the machine, not the kit: a full disk, a read-only folder, a port in use
+                click.echo(f"Error: {_one_line(str(env))}", err=True)
+                sys.exit(env.exit_code)
             click.echo(
                 f"Error: unexpected {type(exc).__name__}: {_one_line(short_repr(str(exc))[1:-1])} "
                 "(a tfhub-kit bug: TFHUB_KIT_DEBUG=1 shows the traceback; please report it)",
@@ -148,12 +153,20 @@ def export(recipe_dir: str, out_dir: str, fresh: bool) -> None:
     click.echo(str(result.layout.manifest_file))
 
 
+_ALLOW_CODE_OPTION = click.option(
+    "--allow-code",
+    is_flag=True,
+    help="Run the Python teachers (python:MODULE:FACTORY) the recipe names: their code runs on this machine.",
+)
+
+
 @main.command()
 @click.argument("recipe_dir", type=click.Path(file_okay=True, dir_okay=True))
 @click.option("--out", "out_dir", default="build", show_default=True, type=click.Path(), help="Build root.")
 @click.option("--fresh", is_flag=True, help="Start over instead of resuming the run's latest checkpoint.")
+@_ALLOW_CODE_OPTION
 @_handle_errors
-def train(recipe_dir: str, out_dir: str, fresh: bool) -> None:
+def train(recipe_dir: str, out_dir: str, fresh: bool, allow_code: bool) -> None:
     """Train the recipe's network (its train: section) on tf.distribute; resume if interrupted.
 
     Checkpoints, TensorBoard logs and train.json go to OUT/<publisher>/<model>/runs/<run-id>/;
@@ -167,7 +180,7 @@ def train(recipe_dir: str, out_dir: str, fresh: bool) -> None:
     """
     from tfhub_kit.train import train_recipe
 
-    result = train_recipe(recipe_dir, out_dir=out_dir, fresh=fresh)
+    result = train_recipe(recipe_dir, out_dir=out_dir, fresh=fresh, allow_code=allow_code)
     best = result.summary.get("best")
     if best:
         click.echo(f"best at step {best['step']}: " + ", ".join(f"{k} {v:.2f}" for k, v in best["scores"].items()))
@@ -435,6 +448,7 @@ def serve(folder: str, port: int) -> None:
 @click.option("--asset-base", help="docs: URL the tarballs are served from (default: from the target).")
 @_RETRY_OPTION
 @_FORCE_OPTION
+@_ALLOW_CODE_OPTION
 @_handle_errors
 def release(
     recipe_dir: str,
@@ -442,6 +456,7 @@ def release(
     out_dir: str,
     dry_run: bool,
     fresh: bool,
+    allow_code: bool,
     tolerance: float | None,
     asset_base: str | None,
     retry_deadline: float,
@@ -466,6 +481,7 @@ def release(
         tolerance=tolerance,
         asset_base=asset_base,
         retry_deadline=retry_deadline,
+        allow_code=allow_code,
     )
     click.echo(f"released {report.build_dir} ({' -> '.join(report.stages)}){' [dry run]' if dry_run else ''}")
     for kind, url in report.public_urls.items():

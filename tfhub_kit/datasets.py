@@ -148,6 +148,20 @@ def _aligned_sentences(path: str | Path, fmt: str) -> list[str]:
     return read_lines(path)
 
 
+def first_non_utf8_line(path: str | Path) -> tuple[int, str] | None:
+    """(line number, what is wrong) of the first line of `path` that is not UTF-8 (an optional
+    byte-order mark at the start is allowed), or None if the whole file decodes."""
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return number, f"byte 0x{raw[exc.start]:02x} at column {exc.start + 1} is not UTF-8"
+    return None
+
+
 def read_lines(path: str | Path) -> list[str]:
     return Path(path).read_text(encoding="utf-8").splitlines()
 

@@ -17,6 +17,8 @@ This module imports nothing from the kit: every other module may import it.
 
 from __future__ import annotations
 
+import errno
+import reprlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,9 +34,15 @@ MAX_VALUE_CHARS = 200
 """How much of a received value an error message shows (a long value is cut, never expanded)."""
 
 
+_SHORT = reprlib.Repr()  # keyword arguments to Repr() need Python 3.12
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, MAX_VALUE_CHARS, 80
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 8
+
+
 def short_repr(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
-    """`repr(value)` cut to `limit` characters, so an error never prints a huge value."""
-    text = repr(value)
+    """A repr of `value` of at most `limit` characters, made without walking all of a huge
+    or deeply nested value (a YAML alias bomb), so an error never prints or builds one."""
+    text = _SHORT.repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -92,6 +100,37 @@ class ServiceError(TfhubKitError):
     """The environment is missing something: credentials, the network, a service, a package."""
 
     exit_code = EXIT_ENVIRONMENT
+
+
+_ENVIRONMENT_ERRNOS = {
+    errno.ENOSPC: "no space left on the device: free some space",
+    errno.EDQUOT: "the disk quota is used up: free some space",
+    errno.EACCES: "permission denied: check the folder's owner and mode",
+    errno.EPERM: "operation not permitted: check the folder's owner and mode",
+    errno.EROFS: "the file system is read-only: write somewhere else (--out)",
+    errno.EADDRINUSE: "the address is already in use: choose another --port or stop the other server",
+    errno.EADDRNOTAVAIL: "the address is not available on this machine",
+    errno.EMFILE: "too many open files: raise the limit (ulimit -n)",
+}
+_ENVIRONMENT_MESSAGES = {  # TensorFlow's file errors carry the OS's words, not an errno
+    "No space left on device": errno.ENOSPC,
+    "Disk quota exceeded": errno.EDQUOT,
+    "Read-only file system": errno.EROFS,
+    "Permission denied": errno.EACCES,
+}
+
+
+def environment_error(exc: BaseException) -> ServiceError | None:
+    """The `ServiceError` (exit 3) for an error the machine caused (a full disk, a read-only or
+    forbidden folder, a port in use), naming the path or address; None for any other error."""
+    code = exc.errno if isinstance(exc, OSError) else None
+    if code is None:
+        text = str(exc)
+        code = next((c for words, c in _ENVIRONMENT_MESSAGES.items() if words in text), None)
+    if code not in _ENVIRONMENT_ERRNOS:
+        return None
+    where = getattr(exc, "filename", None) or short_repr(str(exc))
+    return ServiceError(f"{where}: {_ENVIRONMENT_ERRNOS[code]} ({errno.errorcode.get(code, code)})")
 
 
 # --- a corrupt build (exit 4) ---------------------------------------------------------

@@ -9,11 +9,16 @@ from pathlib import Path
 from typing import Any
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temporary file beside `path`, then rename it into place."""
+def write_json_atomic(path: Path, data: Any, *, strict: bool = False) -> None:
+    """Write JSON to a temporary file beside `path`, then rename it into place. `strict`
+    refuses NaN and Infinity (not JSON; `ValueError`) instead of writing them."""
+    text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=not strict) + "\n"
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def sha256_file(path: Path) -> str:

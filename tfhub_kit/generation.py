@@ -21,7 +21,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfhub_kit.errors import ExportError
-from tfhub_kit.tokenizers import TokenizerSpec, build_tokenize, flat_ids
+from tfhub_kit.tokenizers import TokenizerSpec, flat_ids
+from tfhub_kit.tokenizers.build import build_tokenize
 
 STRINGS = tf.TensorSpec([None], tf.string, name="inputs")
 

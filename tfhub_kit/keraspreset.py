@@ -25,7 +25,8 @@ from typing import Any
 
 from tfhub_kit.errors import ExportError, RecipeError
 from tfhub_kit.progress import reporter
-from tfhub_kit.tokenizers import build_tokenize, flat_ids
+from tfhub_kit.tokenizers import flat_ids
+from tfhub_kit.tokenizers.build import build_tokenize
 from tfhub_kit.tokenizers.bytepair import merges_of
 
 PRESET_DIR = "keras_preset"

@@ -91,6 +91,14 @@ class BuildLayout:
         return manifest
 
 
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export wrote (or found up to date): the build and its manifest."""
+
+    layout: BuildLayout
+    manifest: Manifest
+
+
 def swap_into_place(tmp: Path, final: Path) -> None:
     """Rename the finished folder `tmp` to `final`, replacing an older `final`. Crash-safe:
     the older folder is parked as `.<name>.old-<pid>` between the two renames, and

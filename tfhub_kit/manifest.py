@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tfhub_kit import __version__
 from tfhub_kit.errors import BuildLayoutError
 from tfhub_kit.files import write_json_atomic
 
@@ -99,8 +101,23 @@ def read_manifest(root: Path) -> Manifest:
 
 def write_manifest(root: Path, manifest: Manifest) -> None:
     """Write `root/manifest.json` atomically (temp file, then rename)."""
-    write_json_atomic(Path(root) / MANIFEST_FILE, manifest.to_json())
+    try:
+        write_json_atomic(Path(root) / MANIFEST_FILE, manifest.to_json(), strict=True)
+    except ValueError as exc:  # NaN or Infinity: not JSON, and a broken model
+        raise BuildLayoutError(
+            f"{root}: the manifest would hold NaN or Infinity ({exc}); the model's outputs are not finite"
+        ) from exc
 
 
 def _required(f: dataclasses.Field) -> bool:
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
+def library_versions() -> dict[str, str]:
+    """The kit, Python and library versions a build records (an export of other versions is a new build)."""
+    from importlib.metadata import version
+
+    versions = {"tfhub_kit": __version__, "python": platform.python_version()}
+    for dist in ("tensorflow", "tensorflow-text", "keras", "keras-hub"):
+        versions[dist] = version(dist)
+    return versions

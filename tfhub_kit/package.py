@@ -16,14 +16,16 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+import stat
 import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from tfhub_kit.errors import PackageError
+from tfhub_kit.errors import BuildLayoutError, PackageError
 from tfhub_kit.files import sha256_file
-from tfhub_kit.layout import CHECKSUMS_FILE, BuildLayout
+from tfhub_kit.layout import CHECKSUMS_FILE, BuildLayout, recover_stale, swap_into_place
+from tfhub_kit.locks import writer_lock
 from tfhub_kit.progress import reporter
 
 ROOT_FILES = frozenset(
@@ -40,25 +42,59 @@ class PackageResult:
 
 
 def package_build(build_dir: str | Path, *, progress: Callable[[str], None] | None = None) -> PackageResult:
-    """Write dist/<publisher>/<model>/<version>.tar.gz for each SavedModel and dist/SHA256SUMS."""
+    """Write dist/<publisher>/<model>/<version>.tar.gz for each SavedModel and dist/SHA256SUMS.
+
+    The build is checked first: a symbolic or hard link, a FIFO, a socket or a device file
+    anywhere in it stops packaging (`BuildLayoutError`, exit 4) before anything is written.
+    The new dist/ is written whole into a temporary folder and swapped into place, so a
+    failure (a full disk, an interruption) leaves the previous dist/ as it was."""
     say = reporter(progress)
     layout = BuildLayout(Path(build_dir))
     manifest = layout.read_manifest()
-    tarballs = {}
-    for kind in manifest.saved_models:
-        dest = layout.tarball(manifest, kind)
-        say(f"packing {kind}/ -> {dest.relative_to(layout.root)}")
-        write_tarball(layout.saved_model(kind), dest)
-        verify_tarball(dest)
-        tarballs[kind] = dest
-    lines = [f"{sha256_file(path)}  {path.relative_to(layout.dist).as_posix()}\n" for path in sorted(tarballs.values())]
-    checksums = layout.dist / CHECKSUMS_FILE
-    _atomic_write_bytes(checksums, "".join(lines).encode())
-    for stale in sorted(layout.dist.rglob("*")):  # tarballs of SavedModels the build no longer has, temp files
-        if stale.is_file() and stale != checksums and stale not in tarballs.values():
-            say(f"removing stale {stale.relative_to(layout.root)}")
-            stale.unlink()
-    return PackageResult(tarballs=tarballs, checksums=checksums)
+    with writer_lock(layout.root, "package"):
+        check_regular_files(layout.root)
+        recover_stale(layout.dist, say)
+        tmp = layout.dist.with_name(f".{layout.dist.name}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            staged: dict[str, Path] = {}
+            for kind in manifest.saved_models:
+                dest = tmp / layout.tarball(manifest, kind).relative_to(layout.dist)
+                say(f"packing {kind}/ -> {layout.tarball(manifest, kind).relative_to(layout.root)}")
+                write_tarball(layout.saved_model(kind), dest)
+                verify_tarball(dest)
+                staged[kind] = dest
+            lines = [f"{sha256_file(path)}  {path.relative_to(tmp).as_posix()}\n" for path in sorted(staged.values())]
+            (tmp / CHECKSUMS_FILE).write_bytes("".join(lines).encode())
+            swap_into_place(tmp, layout.dist)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    tarballs = {kind: layout.tarball(manifest, kind) for kind in manifest.saved_models}
+    return PackageResult(tarballs=tarballs, checksums=layout.dist / CHECKSUMS_FILE)
+
+
+def check_regular_files(root: Path) -> None:
+    """Refuse a build that holds anything but regular files and folders: a symbolic link, a
+    hard link (a file with a second name, possibly outside the build), a FIFO, a socket or a
+    device would be packaged or published as something other than what was validated."""
+    for path in sorted(root.rglob("*")):
+        if path.name.startswith(".") or any(p.startswith(".") for p in path.relative_to(root).parts):
+            continue  # temp files of a stage (`.<name>.tmp-<pid>`), never packaged
+        info = path.lstat()
+        if stat.S_ISLNK(info.st_mode):
+            problem = "a symbolic link"
+        elif stat.S_ISDIR(info.st_mode):
+            continue
+        elif not stat.S_ISREG(info.st_mode):
+            problem = "not a regular file (a FIFO, socket or device)"
+        elif info.st_nlink > 1:
+            problem = f"a hard link ({info.st_nlink} names share its content)"
+        else:
+            continue
+        raise BuildLayoutError(
+            f"{path}: {problem}; a build holds regular files only. Remove it and export again "
+            f"(`tfhub-kit export --fresh`)"
+        )
 
 
 def write_tarball(saved_model_dir: Path, dest: Path) -> None:
@@ -188,13 +224,9 @@ def safe_extract(path: Path, dest: Path) -> None:
 def read_checksums(path: Path) -> dict[str, str]:
     """SHA256SUMS as {relative path: hex digest}."""
     out = {}
-    for line in path.read_text().splitlines():
-        digest, name = line.split("  ", 1)
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        digest, sep, name = line.partition("  ")
+        if not sep or len(digest) != 64:
+            raise BuildLayoutError(f"{path} line {number}: not '<sha256>  <path>'; run `tfhub-kit package` again")
         out[name] = digest
     return out
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    tmp.replace(path)

@@ -5,7 +5,8 @@ published.
     report = release("models/tfhub-kit/all_minilm_l6_v2", to="gs://my-bucket/hub")
 
 It takes the options of every stage it runs (`fresh` for train and export, `tolerance` for
-validate, `asset_base` for docs, `force` for the gate, `retry_deadline` for publish), so
+validate, `asset_base` for docs, `force` for the gate, `retry_deadline` for publish, `allow_code` for
+Python teachers), so
 `tfhub-kit release` can do whatever the stages can do one by one. With `force`, a failed
 check or threshold is reported as a warning and the release goes on, as `package --force`.
 """
@@ -49,6 +50,7 @@ def release(
     tolerance: float | None = None,
     asset_base: str | None = None,
     retry_deadline: float = 120.0,
+    allow_code: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> ReleaseReport:
     say = reporter(progress)
@@ -57,7 +59,7 @@ def release(
     stages: list[str] = []
     if load_recipe(recipe_dir).train is not None:
         say("== train")
-        train_recipe(recipe_dir, out_dir=out_dir, fresh=fresh, progress=say)
+        train_recipe(recipe_dir, out_dir=out_dir, fresh=fresh, allow_code=allow_code, progress=say)
         stages.append("train")
     say("== export")
     result = export_recipe(recipe_dir, out_dir=out_dir, fresh=fresh, progress=say)

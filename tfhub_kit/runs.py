@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tfhub_kit.errors import TrainError
+from tfhub_kit.errors import BuildLayoutError, TrainError
 from tfhub_kit.layout import ModelLayout
 from tfhub_kit.progress import reporter
 from tfhub_kit.recipe import Recipe
@@ -69,13 +69,25 @@ def restore_trained(
             f"{recipe.file}: this recipe trains its network, and no finished run is at {run_dir}; "
             f"run `tfhub-kit train {recipe.folder}` first"
         )
-    report = json.loads(report_file.read_text())
-    ckpts = report["checkpoints"]
+    try:
+        report = json.loads(report_file.read_text(encoding="utf-8"))
+        ckpts = report["checkpoints"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+        raise BuildLayoutError(
+            f"{report_file}: not a finished run's report ({type(exc).__name__}); run `tfhub-kit train {recipe.folder}` again"
+        ) from exc
     which = "best" if recipe.train.select == "best" and ckpts.get("best") else "last"
     path = str(run_dir / ckpts[which])
     say(f"restoring the {which} checkpoint of run {report['run_id']}: {path}")
     ckpt = tf.train.Checkpoint(model=network.backbone, **(heads or {}))
-    ckpt.read(path).expect_partial().assert_existing_objects_matched()
+    try:
+        ckpt.read(path).expect_partial().assert_existing_objects_matched()
+    except Exception as exc:  # DataLossError, NotFoundError, a mismatch: the checkpoint is damaged
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise BuildLayoutError(
+            f"{path}: the run's {which} checkpoint does not restore ({first}); "
+            f"run `tfhub-kit train {recipe.folder}` again (it resumes from the newest intact checkpoint)"
+        ) from exc
     return {
         "run_id": report["run_id"],
         "checkpoint": which,

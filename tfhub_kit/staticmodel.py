@@ -25,7 +25,8 @@ import numpy as np
 
 from tfhub_kit.files import write_json_atomic
 from tfhub_kit.savedmodel import reusable_root, with_text_embedding_calls
-from tfhub_kit.tokenizers import TokenizerSpec, build_tokenize, flat_ids
+from tfhub_kit.tokenizers import TokenizerSpec, flat_ids
+from tfhub_kit.tokenizers.build import build_tokenize
 
 MODEL2VEC_FILES = ("model.safetensors", "tokenizer.json", "config.json")
 

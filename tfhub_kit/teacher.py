@@ -19,7 +19,8 @@ import numpy as np
 from tfhub_kit.networks import Network
 from tfhub_kit.packed import packed_unsupported, pooled_vectors
 from tfhub_kit.progress import reporter
-from tfhub_kit.tokenizers import TokenizerSpec, build_preprocessor
+from tfhub_kit.tokenizers import TokenizerSpec
+from tfhub_kit.tokenizers.build import build_preprocessor
 
 Embed = Callable[[list[str]], np.ndarray]
 Progress = Callable[[str], None]

@@ -30,6 +30,7 @@ from tfhub_kit.layout import (
     results_png_path,
     swap_into_place,
 )
+from tfhub_kit.locks import writer_lock
 from tfhub_kit.manifest import Manifest
 from tfhub_kit.plots import RESULTS_PNG
 from tfhub_kit.progress import reporter
@@ -75,21 +76,22 @@ def render_docs(
     picture = f"{base}/{results_png_path(manifest)}" if (layout.root / RESULTS_PNG).is_file() else None
     pages = doc_pages(manifest, results, base, picture=picture)
 
-    recover_stale(layout.docs, say)
-    tmp = layout.docs.with_name(f".{layout.docs.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        for relative, text in pages.items():
-            path = tmp / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-            say(f"wrote docs/{relative}")
-        errors = lint_tree(tmp)
-        if errors:
-            raise DocsError(f"{layout.root}: the generated docs break tfhub.dev's rules:", errors)
-        swap_into_place(tmp, layout.docs)
-    finally:
+    with writer_lock(layout.root, "docs"):
+        recover_stale(layout.docs, say)
+        tmp = layout.docs.with_name(f".{layout.docs.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            for relative, text in pages.items():
+                path = tmp / relative
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="utf-8")
+                say(f"wrote docs/{relative}")
+            errors = lint_tree(tmp)
+            if errors:
+                raise DocsError(f"{layout.root}: the generated docs break tfhub.dev's rules:", errors)
+            swap_into_place(tmp, layout.docs)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return DocsResult(root=layout.docs, files=sorted(layout.docs / p for p in pages))
 
 

@@ -33,11 +33,12 @@ from tfhub_kit.datasets import read_lines, read_text
 from tfhub_kit.errors import RecipeError
 from tfhub_kit.files import sha256_file, write_json_atomic
 from tfhub_kit.layout import ModelLayout
-from tfhub_kit.networks import inspect_source
+from tfhub_kit.networks import HFSource, inspect_source
 from tfhub_kit.pretrain.masking import word_starts
 from tfhub_kit.progress import reporter
 from tfhub_kit.recipe import Recipe, TextFile, load_recipe
-from tfhub_kit.tokenizers import build_tokenize, flat_ids
+from tfhub_kit.tokenizers import flat_ids
+from tfhub_kit.tokenizers.build import build_tokenize
 
 Progress = Callable[[str], None]
 MANIFEST = "corpus.json"
@@ -55,9 +56,14 @@ class PreparedCorpus:
 
 
 def prepare_corpus(
-    recipe_dir: str | Path | Recipe, *, out_dir: str | Path = "build", progress: Progress | None = None
+    recipe_dir: str | Path | Recipe,
+    *,
+    out_dir: str | Path = "build",
+    progress: Progress | None = None,
+    source: HFSource | None = None,
 ) -> PreparedCorpus:
-    """Prepare the recipe's `pretrain.corpus` into `<out>/<publisher>/<model>/corpus/`."""
+    """Prepare the recipe's `pretrain.corpus` into `<out>/<publisher>/<model>/corpus/`
+    (`source`: the recipe's source as the caller read it, else it is read here)."""
     recipe = recipe_dir if isinstance(recipe_dir, Recipe) else load_recipe(recipe_dir)
     say = reporter(progress)
     if recipe.pretrain is None:
@@ -78,7 +84,7 @@ def prepare_corpus(
             raise RecipeError(recipe.file, f"pretrain.corpus.files[{i}].path", "file not found", value=str(path))
         paths.append(path)
 
-    spec = inspect_source(recipe).tokenizer
+    spec = (source or inspect_source(recipe)).tokenizer
     ids = spec.special_ids()
     settings = {
         "seq_length": recipe.pretrain.seq_length,

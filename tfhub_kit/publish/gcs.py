@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,8 @@ from typing import IO, Any
 
 from tfhub_kit.errors import BuildLayoutError, PublishError, TargetError, UnreachableError
 from tfhub_kit.files import sha256_file
-from tfhub_kit.layout import BuildLayout, model_names, model_path, results_png_path
+from tfhub_kit.layout import CHECKSUMS_FILE, BuildLayout, model_names, model_path, results_png_path
+from tfhub_kit.package import read_checksums
 from tfhub_kit.plots import RESULTS_PNG
 from tfhub_kit.progress import reporter
 
@@ -46,6 +48,8 @@ class Upload:
     """True for objects that make up a published version (never overwritten)."""
     path: Path | None = None
     data: bytes | None = None
+    sha256: str | None = None
+    """For a tarball: its sha256 in SHA256SUMS, checked before and after the upload."""
 
     @property
     def size(self) -> int:
@@ -103,13 +107,13 @@ def plan_gcs(build_dir: str | Path, target: str, *, public_url_base: str | None 
     uploads: list[Upload] = []
     base = (public_url_base or f"https://storage.googleapis.com/{join(bucket, prefix)}").rstrip("/")
     public_urls = {}
+    sums = _checksums_file(layout)
     for kind in manifest.saved_models:
         tarball = layout.tarball(manifest, kind)
-        if not tarball.is_file():
-            raise BuildLayoutError(f"{tarball} is missing; run `tfhub-kit package {layout.root}` first")
+        expected = _checked_tarball(layout, tarball, sums)
         name = join(prefix, model_path(manifest, kind))
-        uploads.append(Upload(name, "application/gzip", True, path=tarball))
-        digest = f"{sha256_file(tarball)}  {tarball.name}\n".encode()
+        uploads.append(Upload(name, "application/gzip", True, path=tarball, sha256=expected))
+        digest = f"{expected}  {tarball.name}\n".encode()
         uploads.append(Upload(name + ".sha256", "text/plain", True, data=digest))
         public_urls[kind] = f"{base}/{model_path(manifest, kind)}"
     if layout.docs.is_dir():
@@ -123,6 +127,31 @@ def plan_gcs(build_dir: str | Path, target: str, *, public_url_base: str | None 
     head = model_path(manifest, main[0])[: -len(".tar.gz")]
     uploads.append(Upload(join(prefix, head + ".manifest.json"), "application/json", True, path=layout.manifest_file))
     return GcsPlan(bucket=bucket, prefix=prefix, uploads=uploads, public_urls=public_urls)
+
+
+def _checksums_file(layout: BuildLayout) -> dict[str, str]:
+    path = layout.dist / CHECKSUMS_FILE
+    if not path.is_file() or path.is_symlink():
+        raise BuildLayoutError(f"{path} is missing; run `tfhub-kit package {layout.root}` first")
+    return read_checksums(path)
+
+
+def _checked_tarball(layout: BuildLayout, tarball: Path, sums: dict[str, str]) -> str:
+    """The tarball's sha256, after checking it is a regular file (not a link to something
+    else) whose content is what `package` recorded in SHA256SUMS."""
+    if tarball.is_symlink() or (tarball.exists() and not stat.S_ISREG(tarball.lstat().st_mode)):
+        raise BuildLayoutError(f"{tarball}: not a regular file (a link?); run `tfhub-kit package {layout.root}` again")
+    if not tarball.is_file():
+        raise BuildLayoutError(f"{tarball} is missing; run `tfhub-kit package {layout.root}` first")
+    relative = tarball.relative_to(layout.dist).as_posix()
+    found = sha256_file(tarball)
+    if sums.get(relative) != found:
+        raise BuildLayoutError(
+            f"{tarball}: sha256 {found[:12]}... is not the {CHECKSUMS_FILE} entry "
+            f"({(sums.get(relative) or 'none')[:12]}...): the tarball changed after packaging; "
+            f"run `tfhub-kit package {layout.root}` again"
+        )
+    return found
 
 
 def publish_gcs(
@@ -144,8 +173,10 @@ def publish_gcs(
     client = client or _client()
     retry = DEFAULT_RETRY.with_deadline(retry_deadline)
     bucket = client.bucket(plan.bucket)
-    # Preflight: every object of this version is compared before anything is written, so a
-    # conflict stops the run with nothing uploaded.
+    # Preflight: every tarball is still what SHA256SUMS says, and every object of this version
+    # is compared before anything is written, so a conflict stops the run with nothing uploaded.
+    for upload in plan.uploads:
+        _same_sha256(upload, "before the upload")
     local = {u.name: _checksums(u) for u in plan.uploads}
     try:
         if not bucket.exists(retry=retry):
@@ -174,6 +205,7 @@ def publish_gcs(
             say(f"already there, identical: {where}")
             continue
         _upload(bucket, upload, where, retry, exists=existing[upload.name] is not None, say=say)
+        _same_sha256(upload, "during the upload")
         try:
             blob = bucket.get_blob(upload.name, retry=retry)
         except (exceptions.GoogleAPICallError, exceptions.RetryError, OSError) as exc:
@@ -188,6 +220,17 @@ def publish_gcs(
             )
         report.uploaded.append(where)
     return report
+
+
+def _same_sha256(upload: Upload, when: str) -> None:
+    """A tarball must still hash to its SHA256SUMS entry (a file replaced or edited meanwhile is not shipped)."""
+    if upload.sha256 is None or upload.path is None:
+        return
+    if upload.path.is_symlink() or not upload.path.is_file() or sha256_file(upload.path) != upload.sha256:
+        raise PublishError(
+            f"{upload.path} changed {when} (its sha256 is no longer the SHA256SUMS entry); "
+            "nothing more was uploaded. Package again and publish again: identical objects are skipped"
+        )
 
 
 def _client() -> Any:

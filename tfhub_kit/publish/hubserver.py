@@ -19,7 +19,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from tfhub_kit.errors import TfhubKitError
+from tfhub_kit.errors import ServiceError, TfhubKitError, environment_error
 from tfhub_kit.layout import MANIFEST_FILE
 
 
@@ -78,4 +78,12 @@ def make_server(
             if log:
                 log(format % args)
 
-    return ThreadingHTTPServer((host, port), Handler)
+    if not 0 <= port <= 65535:
+        raise ServiceError(f"{host}:{port}: not a TCP port; use 1-65535 (or 0 for any free port)")
+    try:
+        return ThreadingHTTPServer((host, port), Handler)
+    except OSError as exc:
+        env = environment_error(exc)
+        if env is None:
+            raise
+        raise ServiceError(f"{host}:{port}: cannot serve there: {exc.strerror or exc}; choose another --port") from exc

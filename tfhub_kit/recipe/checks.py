@@ -62,7 +62,11 @@ def check_recipe(recipe: Recipe) -> None:
     if recipe.docs.templates is not None:
         _check_templates(recipe)
     for dotted, relative in named:
-        if not recipe.data_path(relative).is_file():
+        try:
+            path = recipe.data_path(relative)
+        except RecipeError as exc:
+            raise RecipeError(recipe.file, dotted, exc.problem, allowed=exc.allowed, value=relative) from exc
+        if not path.is_file():
             raise RecipeError(
                 recipe.file,
                 dotted,

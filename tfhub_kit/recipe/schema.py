@@ -645,5 +645,15 @@ class Recipe:
         return f"{self.model.publisher}/{self.model.name}/{self.model.version}"
 
     def data_path(self, relative: str) -> Path:
-        """A data file named in the recipe, resolved against the recipe folder."""
-        return (self.folder / relative).resolve()
+        """A data file named in the recipe, resolved against the recipe folder (a symbolic
+        link loop is a `RecipeError`)."""
+        try:
+            return (self.folder / relative).resolve()
+        except (RuntimeError, OSError) as exc:  # Python raises RuntimeError for a symlink loop
+            raise RecipeError(
+                self.file,
+                "(a data path)",
+                f"{self.folder / relative} cannot be resolved ({exc})",
+                allowed="a path to a file, not a symbolic link loop",
+                value=relative,
+            ) from exc

@@ -1,8 +1,8 @@
 """Tokenizer settings read from a Hugging Face folder, and the preprocessing graphs built
 from them with tensorflow-text ops.
 
-    spec = tokenizer_spec_from_hf(folder, "xlm-roberta")
-    pre = build_preprocessor(spec, seq_length=128)   # a tf.Module ready for tf.saved_model.save
+    spec = tokenizer_spec_from_hf(folder, "xlm-roberta")         # plain Python: what the tokenizer is
+    pre = build.build_preprocessor(spec, seq_length=128)       # tensorflow-text: a tf.Module to save
 
 Three families, one module each, all giving the same Common API preprocessor
 (`tokenize`, `bert_pack_inputs`, `tokenize.get_special_tokens_dict()`, root call):
@@ -18,7 +18,6 @@ vocabulary is a WordPiece model), the packing rule from its post-processor:
 ids all 0).
 """
 
-from tfhub_kit.tokenizers.build import build_preprocessor, build_tokenize
 from tfhub_kit.tokenizers.spec import (
     TOKENIZER_JSON,
     VOCAB_FILE,
@@ -34,8 +33,6 @@ __all__ = [
     "VOCAB_FILE",
     "SpecialTokens",
     "TokenizerSpec",
-    "build_preprocessor",
-    "build_tokenize",
     "flat_ids",
     "hf_vocab",
     "tokenizer_spec_from_hf",

@@ -1,5 +1,7 @@
 """Training data: the recipe's objectives read into tasks, and the tf.data pipeline that feeds
-them with fixed shapes, tokenized in-graph by the export's own preprocessor.
+them with fixed shapes, tokenized in-graph by the export's own preprocessor. (Over 500 lines:
+one reader per objective kind beside the one pipeline they all feed, so the row arithmetic
+that makes resume exact and N workers equal one process is in one place.)
 
     tasks = load_tasks(recipe, student_dim=384, progress=print)
     dataset_fn = dataset_function(tasks, preprocessor, seed=0, start_step=0, stop_step=1000)
@@ -26,7 +28,7 @@ import numpy as np
 from tfhub_kit.datasets import read_cross_lingual_sts, read_nli_triples, read_parallel, read_sts, read_text
 from tfhub_kit.errors import RecipeError
 from tfhub_kit.files import sha256_file
-from tfhub_kit.networks import inspect_source
+from tfhub_kit.networks import HFSource, inspect_source
 from tfhub_kit.pretrain.corpus import corpus_dataset, parse_examples, training_stream
 from tfhub_kit.pretrain.masking import (
     InfillingConfig,
@@ -102,10 +104,16 @@ class Task:
 
 
 def load_tasks(
-    recipe: Recipe, *, teacher: TeacherFn, corpus: Callable[[], Any] | None = None, progress: Progress | None = None
+    recipe: Recipe,
+    *,
+    teacher: TeacherFn,
+    corpus: Callable[[], Any] | None = None,
+    progress: Progress | None = None,
+    source: HFSource | None = None,
 ) -> list[Task]:
     """Read every objective's data; distillation targets come from `teacher`, masked-LM
-    examples from `corpus()` (the prepared `pretrain.corpus` folder)."""
+    examples from `corpus()` (the prepared `pretrain.corpus` folder). `source` is the recipe's
+    source as the caller read it (read here when a pretraining objective needs it)."""
     assert recipe.train is not None
     say = reporter(progress)
     tasks: list[Task] = []
@@ -142,9 +150,9 @@ def load_tasks(
                 )
             )
         elif step.name == "mlm":
-            tasks.append(_mlm_task(recipe, obj, batch, i, corpus))
+            tasks.append(_mlm_task(recipe, obj, batch, i, corpus, source or inspect_source(recipe)))
         elif step.name == "infilling":
-            tasks.append(_infilling_task(recipe, obj, batch, i, corpus))
+            tasks.append(_infilling_task(recipe, obj, batch, i, corpus, source or inspect_source(recipe)))
         elif step.name == "contrastive":
             options = {"temperature": obj.temperature}
             if obj.nli:
@@ -440,10 +448,8 @@ def infilling_features(
     }
 
 
-def _infilling_task(recipe: Recipe, obj: Any, batch: int, index: int, corpus: Any) -> Task:
+def _infilling_task(recipe: Recipe, obj: Any, batch: int, index: int, corpus: Any, source: HFSource) -> Task:
     """The prepared corpus's training examples and the corruption settings."""
-
-    source = inspect_source(recipe)
     if source.architecture.model_type != "bart":
         raise RecipeError(
             recipe.file,
@@ -468,13 +474,13 @@ def _infilling_task(recipe: Recipe, obj: Any, batch: int, index: int, corpus: An
     return Task("infilling", "infilling", columns, batch, obj.weight, options, files, index, stream=stream)
 
 
-def _mlm_task(recipe: Recipe, obj: Any, batch: int, index: int, corpus: Any) -> Task:
+def _mlm_task(recipe: Recipe, obj: Any, batch: int, index: int, corpus: Any, source: HFSource) -> Task:
     """The prepared corpus's training examples and a masker for the source's vocabulary."""
 
     assert recipe.pretrain is not None and corpus is not None  # load_recipe checked the pretrain section
     folder = corpus()
     columns, stream, files = _prepared_rows(recipe, folder, ("first_length",) if obj.sentence_order else ())
-    spec = inspect_source(recipe).tokenizer
+    spec = source.tokenizer
     masker = MlmMasker.for_tokenizer(
         MlmConfig(
             rate=obj.rate,

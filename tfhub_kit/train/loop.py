@@ -28,8 +28,10 @@ from tfhub_kit.errors import TrainError
 from tfhub_kit.files import write_json_atomic
 from tfhub_kit.heads import mlm_head, sentence_order_head
 from tfhub_kit.networks import Network, pool
+from tfhub_kit.progress import reporter
 from tfhub_kit.recipe import OptimizerSection, TrainSection
 from tfhub_kit.train import objectives
+from tfhub_kit.train.checkpoints import check_finite, check_state_file, remove_failed_saves, restore_newest_intact
 from tfhub_kit.train.data import Task
 
 Progress = Callable[[str], None]
@@ -223,6 +225,11 @@ class Trainer:
         means = sums / tf.cast(num_steps, tf.float32)
         return {name: means[i] for i, name in enumerate(names)}
 
+    def checkpoint_weights(self) -> list[Any]:
+        """The weights a checkpoint saves (network and heads), to check they are finite first."""
+        heads = [w for head in self.heads().values() for w in head.weights]
+        return [*self.network.backbone.weights, *heads]
+
     def tracing_counts(self) -> dict[str, int]:
         """How often the loop and the (XLA) gradient function were traced."""
         counts = {"train_loop": self.train_loop.experimental_get_tracing_count()}
@@ -261,21 +268,22 @@ def fit(
 ) -> dict[str, Any]:
     """Train to `total_steps`, resuming from the run's latest checkpoint; returns the summary
     fields the run's train.json records. `dataset_fn(start_step)` gives the input function."""
-    say = progress if (progress and chief) else (lambda _msg: None)
+    say = reporter(progress) if chief else (lambda _msg: None)
     settings, strategy = trainer.settings, trainer.strategy
     ckpt_dir = run_dir / CKPT_DIR
     write_dir = ckpt_dir if chief else Path(tempfile.mkdtemp(prefix="tfhub-kit-worker-ckpt-"))
     ckpt = trainer.checkpoint()
+    if chief:
+        remove_failed_saves(ckpt_dir, say)
+        remove_failed_saves(ckpt_dir / BEST_DIR, say)
+        check_state_file(ckpt_dir, say)
+    latest = restore_newest_intact(ckpt, ckpt_dir, say, repair=chief) if ckpt_dir.is_dir() else None
     manager = tf.train.CheckpointManager(ckpt, str(write_dir), max_to_keep=2, step_counter=trainer.step)
     best_ckpt = tf.train.Checkpoint(model=trainer.network.backbone, step=trainer.step, **trainer.heads())
     best_manager = tf.train.CheckpointManager(best_ckpt, str(write_dir / BEST_DIR), max_to_keep=1)
     state: dict[str, Any] = {"best": None, "evals": [], "losses": []}
-    latest = tf.train.latest_checkpoint(str(ckpt_dir))
     if latest:
-        ckpt.restore(latest).assert_consumed()
-        state_file = ckpt_dir / STATE_FILE
-        if state_file.is_file():
-            state = json.loads(state_file.read_text())
+        state = _read_state(ckpt_dir / STATE_FILE, say) or state
         done = int(trainer.step.numpy())
         state["evals"] = [e for e in state["evals"] if e["step"] <= done]
         state["losses"] = [e for e in state["losses"] if e["step"] <= done]
@@ -297,8 +305,7 @@ def fit(
         losses = {k: float(v) for k, v in trainer.train_loop(iterator, tf.constant(n, tf.int64)).items()}
         step += n
         window_steps += n
-        if not all(np.isfinite(v) for v in losses.values()):
-            raise TrainError(f"{run_dir}: a loss is not finite at step {step}: {losses}; lower the learning rate")
+        check_finite(losses, None, step=step, where=run_dir, last_good=latest)
         now = time.perf_counter()
         if step % settings.log_every == 0 or step == total_steps:
             rate = window_steps / max(now - window_start, 1e-9)
@@ -334,12 +341,14 @@ def fit(
                     tag = f"eval/{name}" if name.endswith("accuracy") else f"eval/{name}/spearman"
                     tf.summary.scalar(tag, value)
             if new_best:
+                check_finite(losses, trainer.checkpoint_weights(), step=step, where=run_dir, last_good=latest)
                 best_manager.save(checkpoint_number=step)
                 state["best"] = {"step": step, "score": main, "scores": scores}
             if chief:
                 write_json_atomic(ckpt_dir / STATE_FILE, state)
         if step % settings.checkpoint_every == 0 or step == total_steps:
-            manager.save(checkpoint_number=step)
+            check_finite(losses, trainer.checkpoint_weights(), step=step, where=run_dir, last_good=latest)
+            latest = manager.save(checkpoint_number=step)
             if chief:
                 write_json_atomic(ckpt_dir / STATE_FILE, state)
             say(f"checkpoint at step {step}" + (" (after eval)" if evaluated else ""))
@@ -361,6 +370,20 @@ def fit(
 
 def _concat(parts: list[dict[str, Any]]) -> dict[str, Any]:
     return {k: tf.concat([p[k] for p in parts], axis=0) for k in parts[0]}
+
+
+def _read_state(path: Path, say: Callable[[str], None]) -> dict[str, Any] | None:
+    """The run's own state (evaluations, losses, best), or None if missing or damaged."""
+    if not path.is_file():
+        return None
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(state, dict) and {"best", "evals", "losses"} <= state.keys():
+            return state
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        pass
+    say(f"warning: {path} is damaged; the run goes on without its earlier evaluations")
+    return None
 
 
 def _duration(seconds: float) -> str:

@@ -11,6 +11,7 @@ the same run (`fresh=True` starts over). Export then takes the weights with
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -24,18 +25,19 @@ import numpy as np
 
 from tfhub_kit.build import build_model
 from tfhub_kit.datasets import read_sts
-from tfhub_kit.errors import RecipeError
+from tfhub_kit.errors import RecipeError, UsageError
 from tfhub_kit.files import sha256_file, write_json_atomic
 from tfhub_kit.layout import ModelLayout
+from tfhub_kit.locks import writer_lock
 from tfhub_kit.metrics import cosine_rows, spearman
-from tfhub_kit.networks import embedding_settings, inspect_source, load_network
+from tfhub_kit.networks import HFSource, embedding_settings, inspect_source, load_network
 from tfhub_kit.plots import draw_training
 from tfhub_kit.pretrain.corpus import corpus_dataset, prepare_corpus
 from tfhub_kit.progress import reporter
 from tfhub_kit.recipe import Recipe, load_recipe
 from tfhub_kit.runs import TRAIN_FILE, run_id
 from tfhub_kit.teacher import cached_vectors, embed_in_batches, network_embedder, python_embedder, saved_model_embedder
-from tfhub_kit.tokenizers import build_preprocessor
+from tfhub_kit.tokenizers.build import build_preprocessor
 from tfhub_kit.train.data import dataset_function, infilling_features, load_tasks, mlm_features
 from tfhub_kit.train.loop import BEST_DIR, CKPT_DIR, Evaluator, Trainer, fit
 from tfhub_kit.train.strategy import barrier, check_batch_sizes, is_chief, make_strategy, resolve_kind
@@ -55,25 +57,37 @@ class TrainResult:
 
 
 def train_recipe(
-    recipe_dir: str | Path, *, out_dir: str | Path = "build", fresh: bool = False, progress: Progress | None = None
+    recipe_dir: str | Path,
+    *,
+    out_dir: str | Path = "build",
+    fresh: bool = False,
+    allow_code: bool = False,
+    progress: Progress | None = None,
 ) -> TrainResult:
-    """Train the recipe's network as its `train:` section says (the by-name entry point)."""
+    """Train the recipe's network as its `train:` section says (the by-name entry point).
+
+    A recipe that names a Python teacher (`python:MODULE:FACTORY`) runs that module's code:
+    it trains only with `allow_code=True` (`--allow-code`) or TFHUB_KIT_ALLOW_CODE=1."""
     recipe = load_recipe(recipe_dir)
     if recipe.train is None:
         raise RecipeError(
             recipe.file, "train", "the recipe has no train section", allowed="a train: section", show_value=False
         )
+    check_code_allowed(recipe, allow_code)
 
     strategy = make_strategy(recipe.train, recipe_file=recipe.file)  # before any other TF work
     check_batch_sizes(recipe, strategy.num_replicas_in_sync)
     chief = is_chief(strategy)
-    say = progress if (progress and chief) else (lambda _msg: None)
+    say = reporter(progress) if chief else (lambda _msg: None)
     layout = ModelLayout.for_recipe(out_dir, recipe)
     run_dir = layout.run(run_id(recipe))
-    if fresh and chief and run_dir.exists():
-        say(f"--fresh: removing {run_dir}")
-        shutil.rmtree(run_dir)
-    summary, trainer = train_in_strategy(recipe, strategy, out_dir=out_dir, run_dir=run_dir, chief=chief, progress=say)
+    with writer_lock(run_dir, "train") if chief else contextlib.nullcontext():
+        if fresh and chief and run_dir.exists():
+            say(f"--fresh: removing {run_dir}")
+            shutil.rmtree(run_dir)
+        summary, trainer = train_in_strategy(
+            recipe, strategy, out_dir=out_dir, run_dir=run_dir, chief=chief, progress=say
+        )
     return TrainResult(run_dir, summary, trainer.network, trainer.heads())
 
 
@@ -94,15 +108,22 @@ def train_in_strategy(
     say = reporter(progress)
     train = recipe.train
     assert train is not None
-    pooling, normalize = embedding_settings(recipe, inspect_source(recipe))
+    source = inspect_source(recipe)  # read once; the steps below receive it
+    pooling, normalize = embedding_settings(recipe, source)
     teacher = _teacher_fn(
-        recipe, ModelLayout.for_recipe(out_dir, recipe).cache, pooling=pooling, normalize=normalize, progress=say
+        recipe,
+        ModelLayout.for_recipe(out_dir, recipe).cache,
+        pooling=pooling,
+        normalize=normalize,
+        progress=say,
+        source=source,
     )
     tasks = load_tasks(
         recipe,
         teacher=lambda *args: _chief_first(strategy, chief, lambda: teacher(*args)),
-        corpus=lambda: _chief_first(strategy, chief, lambda: _prepared_corpus(recipe, out_dir, say)),
+        corpus=lambda: _chief_first(strategy, chief, lambda: _prepared_corpus(recipe, out_dir, say, source)),
         progress=say,
+        source=source,
     )
     total_steps = train.steps or _epoch_steps(tasks, train.epochs or 1.0)
     say(
@@ -114,7 +135,7 @@ def train_in_strategy(
     if train.precision == "bfloat16":
         keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
     try:
-        with strategy.scope(), build_model(recipe, out_dir=out_dir, progress=say, static=False) as built:
+        with strategy.scope(), build_model(recipe, out_dir=out_dir, progress=say, static=False, source=source) as built:
             network = built.network
             _check_teacher_width(recipe, tasks, network.hidden_dim)
             trainer = Trainer(
@@ -170,20 +191,26 @@ def _epoch_steps(tasks: list[Any], epochs: float) -> int:
 
 
 def _teacher_fn(
-    recipe: Recipe, cache_dir: Path, *, pooling: str, normalize: bool, progress: Progress
+    recipe: Recipe,
+    cache_dir: Path,
+    *,
+    pooling: str,
+    normalize: bool,
+    progress: Progress,
+    source: HFSource | None = None,
 ) -> Callable[[str, str, list[str]], np.ndarray]:
     """Resolve a teacher (`field` names it in the recipe) and return its (cached) vectors."""
-
+    say = reporter(progress)
     seq_length = recipe.train.seq_length if recipe.train else recipe.export.seq_length
 
     def vectors(field: str, teacher: str, sentences: list[str]) -> np.ndarray:
         if teacher == "source":
-            source = inspect_source(recipe)
-            key = ["source", *(sha256_file(p) for p in source.files), pooling, str(normalize), str(seq_length)]
+            src = source or inspect_source(recipe)
+            key = ["source", *(sha256_file(p) for p in src.files), pooling, str(normalize), str(seq_length)]
 
             def make() -> Any:
                 return network_embedder(
-                    load_network(source), source.tokenizer, seq_length=seq_length, pooling=pooling, normalize=normalize
+                    load_network(src), src.tokenizer, seq_length=seq_length, pooling=pooling, normalize=normalize
                 )
 
         elif recipe.data_path(teacher).is_dir():
@@ -212,6 +239,7 @@ def _teacher_fn(
             key = ["python", teacher, _module_version(module)]
 
             def make() -> Any:
+                say(f"{field}: importing module {module!r} and calling {factory}() (a Python teacher)")
                 try:
                     return python_embedder(module, factory)
                 except (ImportError, AttributeError) as err:
@@ -242,6 +270,34 @@ def _teacher_fn(
         return cached_vectors(make, sentences, cache_dir=cache_dir, key=key, progress=progress)
 
     return vectors
+
+
+ALLOW_CODE_ENV = "TFHUB_KIT_ALLOW_CODE"
+
+
+def python_teachers(recipe: Recipe) -> list[tuple[str, str]]:
+    """(dotted field, teacher) of every Python teacher the recipe names: the code it runs."""
+    found = []
+    for i, step in enumerate(recipe.train.objectives if recipe.train else ()):
+        if step.distill is not None:
+            found.append((f"train.objectives[{i}].distill.teacher", step.distill.teacher))
+        if step.sts is not None and step.sts.silver is not None:
+            found.append((f"train.objectives[{i}].sts.silver.teacher", step.sts.silver.teacher))
+    return [(field, teacher) for field, teacher in found if teacher.startswith("python:")]
+
+
+def check_code_allowed(recipe: Recipe, allow_code: bool) -> None:
+    """A recipe is data until it names `python:` teachers: those import a module and call it,
+    so they run only when the user says so (`--allow-code` or TFHUB_KIT_ALLOW_CODE=1)."""
+    teachers = python_teachers(recipe)
+    if not teachers or allow_code or os.environ.get(ALLOW_CODE_ENV) == "1":
+        return
+    field, teacher = teachers[0]
+    module = teacher.removeprefix("python:").split(":", 1)[0]
+    raise UsageError(
+        f"{recipe.file}: field '{field}' names Python code ({teacher}): training would import module "
+        f"{module!r} and call it. If you trust this recipe, run with --allow-code (or {ALLOW_CODE_ENV}=1)"
+    )
 
 
 def _module_version(module: str) -> str:
@@ -408,6 +464,5 @@ def _chief_first(strategy: Any, chief: bool, work: Callable[[], Any]) -> Any:
     return result if chief else work()
 
 
-def _prepared_corpus(recipe: Recipe, out_dir: str | Path, progress: Progress) -> Path:
-
-    return prepare_corpus(recipe, out_dir=out_dir, progress=progress).folder
+def _prepared_corpus(recipe: Recipe, out_dir: str | Path, progress: Progress, source: HFSource) -> Path:
+    return prepare_corpus(recipe, out_dir=out_dir, progress=progress, source=source).folder

@@ -38,7 +38,8 @@ from tfhub_kit.files import sha256_file
 from tfhub_kit.networks import Network
 from tfhub_kit.progress import reporter
 from tfhub_kit.recipe import PruneVocabSection, Recipe
-from tfhub_kit.tokenizers import TOKENIZER_JSON, TokenizerSpec, build_tokenize, bytepair, flat_ids, sentencepiece
+from tfhub_kit.tokenizers import TOKENIZER_JSON, TokenizerSpec, bytepair, flat_ids, sentencepiece
+from tfhub_kit.tokenizers.build import build_tokenize
 from tfhub_kit.tokenizers.bytepair import merge_closure
 from tfhub_kit.tokenizers.wordpiece import CountingTokenizer
 from tfhub_kit.transforms.result import TransformResult

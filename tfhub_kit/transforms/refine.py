@@ -19,7 +19,7 @@ import numpy as np
 from tfhub_kit.progress import reporter
 from tfhub_kit.recipe import RefineSection
 from tfhub_kit.staticmodel import StaticTable, mean_rows, sentence_token_ids
-from tfhub_kit.tokenizers import build_tokenize
+from tfhub_kit.tokenizers.build import build_tokenize
 
 Progress = Callable[[str], None]
 
