@@ -59,3 +59,31 @@ def rate(fn: Callable[[list[str]], object], sentences: list[str], repeats: int =
         fn(sentences)
         times.append(time.perf_counter() - start)
     return len(sentences) / statistics.median(times)
+
+
+def matmul_peak_flops(size: int = 2048, repeats: int = 5) -> float:
+    """The machine's float32 matmul rate in FLOP/s, as TensorFlow reaches it on a large
+    square matmul (best of `repeats`): the yardstick model FLOPs utilisation (MFU) is
+    measured against here. A CPU's nominal peak depends on FMA units and clocks that lscpu
+    does not show; this is what the same kernels can actually do on it."""
+    import tensorflow as tf
+
+    a = tf.random.normal((size, size))
+    b = tf.random.normal((size, size))
+    matmul = tf.function(lambda x, y: tf.linalg.matmul(x, y))
+    matmul(a, b).numpy()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        matmul(a, b).numpy()
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
+
+
+def encoder_flops_per_token(layers: int, hidden: int, intermediate: int, tokens_per_sequence: float) -> float:
+    """Model FLOPs of a BERT encoder per real token: the four attention projections and the
+    feed-forward layer (2 FLOP per multiply-add), plus attention scores and their weighted sum
+    over the sequence."""
+    dense = 4 * hidden * hidden + 2 * hidden * intermediate
+    attention = 2 * tokens_per_sequence * hidden
+    return layers * 2 * (dense + attention)

@@ -14,7 +14,7 @@ import csv
 import os
 from pathlib import Path
 
-from _timing import ensure_build, print_machine, rate
+from _timing import encoder_flops_per_token, ensure_build, matmul_peak_flops, print_machine, rate
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -61,9 +61,23 @@ def main() -> None:
 
     ours_rate = rate(ours, sentences, args.repeats)
     theirs_rate = rate(theirs, sentences, args.repeats)
+    # Model FLOPs: the real (unpadded) tokens of these sentences, the same count for both sides
+    tokens = [len(ids) for ids in st.tokenizer(sentences, truncation=True, max_length=256)["input_ids"]]
+    config = st[0].auto_model.config
+    per_token = encoder_flops_per_token(
+        config.num_hidden_layers, config.hidden_size, config.intermediate_size, sum(t * t for t in tokens) / sum(tokens)
+    )
+    flops_per_sentence = per_token * sum(tokens) / len(tokens)
+    peak = matmul_peak_flops()
     print(f"sentences: {len(sentences)} (STS-B dev), batch {args.batch}, median of {args.repeats} runs")
-    print(f"tfhub-kit embedding/ SavedModel : {ours_rate:8.1f} sentences/s")
-    print(f"sentence-transformers (PyTorch)  : {theirs_rate:8.1f} sentences/s")
+    print(f"model FLOPs: {per_token / 1e6:.1f} MFLOP per token, {sum(tokens) / len(tokens):.1f} tokens per sentence")
+    print(f"float32 matmul rate of this machine (TensorFlow, 2048^2): {peak / 1e9:.1f} GFLOP/s")
+    for name, value in (
+        ("tfhub-kit embedding/ SavedModel", ours_rate),
+        ("sentence-transformers (PyTorch)", theirs_rate),
+    ):
+        mfu = value * flops_per_sentence / peak
+        print(f"{name:<32}: {value:8.1f} sentences/s  MFU {100 * mfu:5.1f}%")
     print(f"ratio ours/theirs                : {ours_rate / theirs_rate:8.2f}x")
 
 

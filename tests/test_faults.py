@@ -71,7 +71,9 @@ def test_a_diverging_run_stops_before_saving_and_names_step_and_objective(tmp_pa
     assert code == FAILED and len(errors) == 1, errors
     assert re.search(r"training diverged at step [12]: the loss of sts \((nan|inf)\)", errors[0]), errors[0]
     assert "no checkpoint was written" in errors[0] and "lower learning rate" in errors[0]
-    (run,) = (tmp_path / "build" / "test" / "tiny_trained" / "runs").iterdir()
+    (run,) = [
+        p for p in (tmp_path / "build" / "test" / "tiny_trained" / "runs").iterdir() if not p.name.endswith(".lock")
+    ]
     assert not list((run / "ckpt").glob("ckpt-*")) if (run / "ckpt").exists() else True
     assert not (run / "train.json").exists()
 
@@ -240,7 +242,7 @@ def test_a_python_teacher_runs_only_when_allowed(tmp_path, tiny_hf, monkeypatch)
     objective = {"distill": {"teacher": "python:sneaky:Model", "sentences": [{"path": str(tiny_hf / "vocab.txt")}]}}
     recipe = tiny_train_recipe(tmp_path / "r", tiny_hf, objectives=[objective])
     code, errors, _ = _cli(["train", str(recipe), "--out", str(tmp_path / "build")])
-    assert code == USAGE and "imports module 'sneaky'" in errors[0] and "--allow-code" in errors[0], errors
+    assert code == USAGE and "import module 'sneaky'" in errors[0] and "--allow-code" in errors[0], errors
     assert not marker.exists() and "sneaky" not in sys.modules
     loaded = load_recipe(recipe)
     check_code_allowed(loaded, allow_code=True)
@@ -275,3 +277,21 @@ def test_copied_evaluation_data_keeps_its_permissions_and_an_outside_path_is_nam
     assert copied.stat().st_mode & 0o777 == 0o640
     manifest = json.loads((build / "manifest.json").read_text())
     assert manifest["evaluate"]["outside_repository"] == [str(secret)]
+
+
+@pytest.mark.parametrize(
+    ("error", "says"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device", "/data/run/ckpt-8.data"), "/data/run/ckpt-8.data: no space"),
+        (OSError(errno.EROFS, "Read-only file system", "/ro/build"), "/ro/build: the file system is read-only"),
+        (OSError(errno.EACCES, "Permission denied", "/root/x"), "/root/x: permission denied"),
+        (RuntimeError("ckpt-8_temp/part-00000; No space left on device"), "no space left on the device"),
+    ],
+)
+def test_the_machine_s_errors_are_environment_errors_naming_the_path(error, says):
+    from tfhub_kit.errors import environment_error
+
+    found = environment_error(error)
+    assert found is not None and found.exit_code == ENVIRONMENT and says in str(found)
+    assert environment_error(ValueError("a bug")) is None
+    assert environment_error(OSError(errno.ENOENT, "No such file")) is None

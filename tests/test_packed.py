@@ -48,7 +48,7 @@ def test_padding_free_vectors_equal_the_ordinary_ones(kind, tiny_bert, families)
 
 
 def test_an_export_falls_back_to_padded_batches_and_says_why(tiny_bert, monkeypatch):
-    from tfhub_kit import export
+    from tfhub_kit import hubmodels as export
 
     network, _, preprocessor = tiny_bert
     kept = export._padding_free(network, preprocessor, ("hello",), pooling="mean", normalize=True)

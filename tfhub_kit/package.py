@@ -66,6 +66,10 @@ def package_build(build_dir: str | Path, *, progress: Callable[[str], None] | No
                 staged[kind] = dest
             lines = [f"{sha256_file(path)}  {path.relative_to(tmp).as_posix()}\n" for path in sorted(staged.values())]
             (tmp / CHECKSUMS_FILE).write_bytes("".join(lines).encode())
+            kept = {p.relative_to(tmp) for p in tmp.rglob("*") if p.is_file()}
+            for stale in sorted(layout.dist.rglob("*") if layout.dist.is_dir() else []):
+                if stale.is_file() and stale.relative_to(layout.dist) not in kept:
+                    say(f"removing stale {stale.relative_to(layout.root)}")  # the build no longer has it
             swap_into_place(tmp, layout.dist)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

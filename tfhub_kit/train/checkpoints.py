@@ -69,7 +69,7 @@ def restore_newest_intact(ckpt: Any, folder: Path, say: Callable[[str], None], *
                 for part in folder.glob(Path(bad).name + ".*"):
                     part.unlink(missing_ok=True)
             intact = [p for s, p in sorted(found) if p not in damaged and s <= step]
-            tf.train.update_checkpoint_state(
+            tf.compat.v1.train.update_checkpoint_state(
                 str(folder), model_checkpoint_path=prefix, all_model_checkpoint_paths=intact
             )
         return prefix
