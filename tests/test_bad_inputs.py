@@ -426,6 +426,13 @@ CASES = [
         "run `tfhub-kit package",
     ),
     # --- faults of the kind a careful user meets (recipes, data, builds that would ship wrong) ---
+    Case(
+        "export-out-is-a-file",
+        [*EXPORT[:2], "--out", "WORK/afile"],
+        write("afile", "x"),
+        USAGE,
+        "a file where a folder",
+    ),
     Case("recipe-alias-bomb", CHECK, write("recipe/recipe.yaml", alias_bomb(12)), USAGE, "more than 100 aliases"),
     # under the alias budget, still 10^9 strings once expanded: refused on its first wrong value, briefly
     Case("recipe-alias-nest", CHECK, write("recipe/recipe.yaml", alias_bomb(9)), USAGE, "docs.references[0]"),

@@ -279,6 +279,14 @@ def test_copied_evaluation_data_keeps_its_permissions_and_an_outside_path_is_nam
     assert manifest["evaluate"]["outside_repository"] == [str(secret)]
 
 
+def test_evaluate_takes_a_build_given_as_a_short_relative_path(tiny_build, tmp_path, monkeypatch):
+    build = copy_build(tiny_build, tmp_path / "builds")
+    monkeypatch.chdir(build.root.parent)
+    code, errors, _ = _cli(["evaluate", build.root.name])
+    assert code == 0, errors
+    assert (build.root / "results.json").is_file()
+
+
 @pytest.mark.parametrize(
     ("error", "says"),
     [
@@ -286,12 +294,14 @@ def test_copied_evaluation_data_keeps_its_permissions_and_an_outside_path_is_nam
         (OSError(errno.EROFS, "Read-only file system", "/ro/build"), "/ro/build: the file system is read-only"),
         (OSError(errno.EACCES, "Permission denied", "/root/x"), "/root/x: permission denied"),
         (RuntimeError("ckpt-8_temp/part-00000; No space left on device"), "no space left on the device"),
+        (NotADirectoryError(errno.ENOTDIR, "Not a directory", "out/pub"), "out/pub: a file where a folder is needed"),
     ],
 )
 def test_the_machine_s_errors_are_environment_errors_naming_the_path(error, says):
     from tfhub_kit.errors import environment_error
 
     found = environment_error(error)
-    assert found is not None and found.exit_code == ENVIRONMENT and says in str(found)
+    expected = USAGE if isinstance(error, NotADirectoryError) else ENVIRONMENT
+    assert found is not None and found.exit_code == expected and says in str(found)
     assert environment_error(ValueError("a bug")) is None
     assert environment_error(OSError(errno.ENOENT, "No such file")) is None

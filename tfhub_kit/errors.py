@@ -120,10 +120,14 @@ _ENVIRONMENT_MESSAGES = {  # TensorFlow's file errors carry the OS's words, not 
 }
 
 
-def environment_error(exc: BaseException) -> ServiceError | None:
+def environment_error(exc: BaseException) -> TfhubKitError | None:
     """The `ServiceError` (exit 3) for an error the machine caused (a full disk, a read-only or
-    forbidden folder, a port in use), naming the path or address; None for any other error."""
+    forbidden folder, a port in use), naming the path or address; a `UsageError` (exit 2) for
+    a path of the wrong kind (a file where a folder belongs); None for any other error."""
     code = exc.errno if isinstance(exc, OSError) else None
+    if code in (errno.ENOTDIR, errno.EISDIR):
+        kind = "a file where a folder is needed" if code == errno.ENOTDIR else "a folder where a file is needed"
+        return UsageError(f"{getattr(exc, 'filename', None) or short_repr(str(exc))}: {kind}; give another path")
     if code is None:
         text = str(exc)
         code = next((c for words, c in _ENVIRONMENT_MESSAGES.items() if words in text), None)

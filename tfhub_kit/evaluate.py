@@ -178,7 +178,9 @@ def _reference_results(layout: BuildLayout, handles: Sequence[str]) -> dict[str,
     """handle -> results.json of each reference build, found beside this one."""
     import json
 
-    out_dir = layout.root.parents[2]
+    if not handles:
+        return {}
+    out_dir = layout.root.resolve().parents[2]  # a build is <out>/<publisher>/<model>/<version>
     found = {}
     for handle in handles:
         file = out_dir / handle / RESULTS_FILE
