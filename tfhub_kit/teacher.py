@@ -18,7 +18,7 @@ import numpy as np
 
 from tfhub_kit.networks import Network
 from tfhub_kit.packed import packed_unsupported, pooled_vectors
-from tfhub_kit.progress import reporter
+from tfhub_kit.progress import bar, reporter
 from tfhub_kit.tokenizers import TokenizerSpec
 from tfhub_kit.tokenizers.build import build_preprocessor
 
@@ -82,7 +82,8 @@ def embed_in_batches(
     order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]), reverse=True)
     out: np.ndarray | None = None
     start, last = time.perf_counter(), 0.0
-    for first in range(0, len(order), batch_size):
+    batches = range(0, len(order), batch_size)
+    for first in bar(batches, total=len(batches), desc="teacher vectors", unit="batch"):
         rows = order[first : first + batch_size]
         vecs = np.asarray(embed([sentences[i] for i in rows]), dtype=np.float32)
         if out is None:

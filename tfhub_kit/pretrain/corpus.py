@@ -35,7 +35,7 @@ from tfhub_kit.files import sha256_file, write_json_atomic
 from tfhub_kit.layout import ModelLayout
 from tfhub_kit.networks import HFSource, inspect_source
 from tfhub_kit.pretrain.masking import word_starts
-from tfhub_kit.progress import reporter
+from tfhub_kit.progress import bar, reporter
 from tfhub_kit.recipe import Recipe, TextFile, load_recipe
 from tfhub_kit.tokenizers import flat_ids
 from tfhub_kit.tokenizers.build import build_tokenize
@@ -305,7 +305,8 @@ def _prepare_file(
     if not sentences:
         raise RecipeError(path, "(content)", "holds no text", allowed="non-empty lines", show_value=False)
     ids: list[np.ndarray] = []
-    for start in range(0, len(sentences), _BATCH):
+    batches = range(0, len(sentences), _BATCH)
+    for start in bar(batches, total=len(batches), desc=f"tokenizing {item.path}", unit="batch"):
         ragged = flat_ids(tokenize(tf.constant(sentences[start : start + _BATCH])))
         ids += [np.asarray(row) for row in ragged.numpy()]
         done = min(start + _BATCH, len(sentences))

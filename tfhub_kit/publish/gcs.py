@@ -31,7 +31,7 @@ from tfhub_kit.files import sha256_file
 from tfhub_kit.layout import CHECKSUMS_FILE, BuildLayout, model_names, model_path, results_png_path
 from tfhub_kit.package import read_checksums
 from tfhub_kit.plots import RESULTS_PNG
-from tfhub_kit.progress import reporter
+from tfhub_kit.progress import bar_for, reporter
 
 RESUMABLE_THRESHOLD = 8 * 1024 * 1024
 CHUNK_SIZE = 8 * 1024 * 1024  # a multiple of 256 KiB, as GCS requires
@@ -259,9 +259,10 @@ def _upload(bucket: Any, upload: Upload, where: str, retry: Any, *, exists: bool
     blob = bucket.blob(upload.name, chunk_size=CHUNK_SIZE if size > RESUMABLE_THRESHOLD else None)
     precondition = {} if exists else {"if_generation_match": 0}
     say(f"uploading {where} ({size:,} bytes{', resumable' if size > RESUMABLE_THRESHOLD else ''})")
+    progress_bar = bar_for(size, desc=where, unit="B")
     try:
         with upload.open() as raw:
-            reader = _ProgressReader(raw, size, lambda pct: say(f"  {where}: {pct}%"))
+            reader = _ProgressReader(raw, size, lambda pct: say(f"  {where}: {pct}%"), progress_bar)
             blob.upload_from_file(
                 reader, size=size, content_type=upload.content_type, checksum="crc32c", retry=retry, **precondition
             )
@@ -272,6 +273,8 @@ def _upload(bucket: Any, upload: Upload, where: str, retry: Any, *, exists: bool
             f"uploading {where} failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. "
             "Nothing published was changed; run the same publish again to upload what is missing."
         ) from exc
+    finally:
+        progress_bar.close()
 
 
 def _checksums(upload: Upload) -> tuple[str, str]:
@@ -290,13 +293,14 @@ def _checksums(upload: Upload) -> tuple[str, str]:
 class _ProgressReader:
     """A read-only file wrapper that reports each 10% read."""
 
-    def __init__(self, raw: IO[bytes], size: int, report: Callable[[int], None]) -> None:
-        self._raw, self._size, self._report = raw, max(size, 1), report
+    def __init__(self, raw: IO[bytes], size: int, report: Callable[[int], None], progress_bar: Any) -> None:
+        self._raw, self._size, self._report, self._bar = raw, max(size, 1), report, progress_bar
         self._done, self._last = 0, 0
 
     def read(self, n: int = -1) -> bytes:
         data = self._raw.read(n)
         self._done += len(data)
+        self._bar.update(len(data))
         pct = min(100, self._done * 100 // self._size)
         if pct >= self._last + 10:
             self._last = pct - pct % 10

@@ -28,7 +28,7 @@ from tfhub_kit.errors import TrainError
 from tfhub_kit.files import write_json_atomic
 from tfhub_kit.heads import mlm_head, sentence_order_head
 from tfhub_kit.networks import Network, pool
-from tfhub_kit.progress import reporter
+from tfhub_kit.progress import bar_for, reporter
 from tfhub_kit.recipe import OptimizerSection, TrainSection
 from tfhub_kit.train import objectives
 from tfhub_kit.train.checkpoints import check_finite, check_state_file, remove_failed_saves, restore_newest_intact
@@ -298,12 +298,14 @@ def fit(
         [settings.eval_every] if evaluator and settings.eval_every else []
     )
     step = start
+    steps_bar = bar_for(total_steps - start, desc="training", unit="step") if chief else bar_for(0)
     t0 = time.perf_counter()
     window_start, window_steps = t0, 0
     while step < total_steps:
         n = min(total_steps, *(step + m - step % m for m in marks)) - step
         losses = {k: float(v) for k, v in trainer.train_loop(iterator, tf.constant(n, tf.int64)).items()}
         step += n
+        steps_bar.update(n)
         window_steps += n
         check_finite(losses, None, step=step, where=run_dir, last_good=latest)
         now = time.perf_counter()
@@ -355,6 +357,7 @@ def fit(
         writer.flush()
         if window_steps == 0:  # a new window starts after logging, evaluation and checkpoint
             window_start = time.perf_counter()
+    steps_bar.close()
     if not chief:
         shutil.rmtree(write_dir, ignore_errors=True)
     return {

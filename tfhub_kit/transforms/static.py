@@ -29,7 +29,7 @@ from tfhub_kit.errors import RecipeError, StaticPrecisionError
 from tfhub_kit.metrics import cosine_rows
 from tfhub_kit.networks import Network
 from tfhub_kit.packed import packed_unsupported, pooled_vectors
-from tfhub_kit.progress import reporter
+from tfhub_kit.progress import bar, reporter
 from tfhub_kit.recipe import StaticSection
 from tfhub_kit.staticmodel import Pca, StaticTable
 from tfhub_kit.tokenizers import TokenizerSpec
@@ -188,7 +188,8 @@ def embed_sequences(
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
     out = np.zeros((len(sequences), network.hidden_dim), dtype=np.float32)
     start, last_report = time.perf_counter(), 0.0
-    for first in range(0, len(order), batch_size):
+    batches = range(0, len(order), batch_size)
+    for first in bar(batches, total=len(batches), desc="static distillation", unit="batch"):
         rows = order[first : first + batch_size]
         width = max(len(sequences[i]) for i in rows) + 2
         word_ids = np.full((len(rows), width), pad_id, dtype=np.int32)
