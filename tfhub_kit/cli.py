@@ -27,7 +27,7 @@ from typing import Any
 import click
 
 from tfhub_kit import __version__
-from tfhub_kit.errors import EXIT_KIT_BUG, TfhubKitError, environment_error, short_repr
+from tfhub_kit.errors import EXIT_KIT_BUG, MAX_VALUE_CHARS, TfhubKitError, environment_error, shorten
 from tfhub_kit.progress import configure_cli_logging, logger, reset_cli_logging
 
 
@@ -67,7 +67,7 @@ def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
                 click.echo(f"Error: {_one_line(str(env))}", err=True)
                 sys.exit(env.exit_code)
             click.echo(
-                f"Error: unexpected {type(exc).__name__}: {_one_line(short_repr(str(exc))[1:-1])} "
+                f"Error: unexpected {type(exc).__name__}: {shorten(_one_line(str(exc)), 2 * MAX_VALUE_CHARS)} "
                 "(a tfhub-kit bug: TFHUB_KIT_DEBUG=1 shows the traceback; please report it)",
                 err=True,
             )
@@ -408,7 +408,7 @@ def publish(build_dir: str, target: str, dry_run: bool, retry_deadline: float, f
     report = chosen.publish(plan, retry_deadline=retry_deadline)
     if report is not None and hasattr(report, "uploaded"):
         click.echo(f"uploaded {len(report.uploaded)}, already there {len(report.skipped)}")
-    for kind, url in (getattr(plan, "public_urls", None) or {}).items():
+    for kind, url in plan.public_urls.items():
         click.echo(f"{kind}: {url}")
 
 

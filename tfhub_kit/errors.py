@@ -34,6 +34,11 @@ MAX_VALUE_CHARS = 200
 """How much of a received value an error message shows (a long value is cut, never expanded)."""
 
 
+def first_line(exc: BaseException, limit: int = MAX_VALUE_CHARS) -> str:
+    """The first non-empty line of an error's message, cut to `limit` (its type's name if empty)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:limit]
+
+
 _SHORT = reprlib.Repr()  # keyword arguments to Repr() need Python 3.12
 _SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, MAX_VALUE_CHARS, 80
 _SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 8
@@ -42,7 +47,11 @@ _SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 8
 def short_repr(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
     """A repr of `value` of at most `limit` characters, made without walking all of a huge
     or deeply nested value (a YAML alias bomb), so an error never prints or builds one."""
-    text = _SHORT.repr(value)
+    return shorten(_SHORT.repr(value), limit)
+
+
+def shorten(text: str, limit: int = MAX_VALUE_CHARS) -> str:
+    """`text` cut to at most `limit` characters, ending in "..." when cut."""
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

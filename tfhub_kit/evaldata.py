@@ -17,17 +17,15 @@ from typing import Any
 from tfhub_kit.datasets import first_non_utf8_line
 from tfhub_kit.errors import RecipeError
 from tfhub_kit.files import sha256_file
-from tfhub_kit.recipe import Recipe
+from tfhub_kit.recipe import Recipe, data_files
 
 EVAL_DATA_DIR = "eval_data"
 
 
 def eval_files(recipe: Recipe) -> list[tuple[str, str]]:
-    """(dotted field, path relative to the recipe) of every evaluation data file."""
-    named = [(f"evaluate.sts[{i}].path", s.path) for i, s in enumerate(recipe.evaluate.sts)]
-    for i, b in enumerate(recipe.evaluate.bitext):
-        named += [(f"evaluate.bitext[{i}].source", b.source), (f"evaluate.bitext[{i}].target", b.target)]
-    return named
+    """(dotted field, path relative to the recipe) of every evaluation data file: the
+    `evaluate.` entries of the recipe's `data_files`."""
+    return [(field, path) for field, path in data_files(recipe) if field.startswith("evaluate.")]
 
 
 def check_eval_data(recipe: Recipe) -> None:

@@ -29,6 +29,7 @@ from tfhub_kit.files import sha256_file
 from tfhub_kit.layout import BuildLayout, ExportResult, ModelLayout, recover_stale
 from tfhub_kit.locks import writer_lock
 from tfhub_kit.manifest import Manifest, library_versions
+from tfhub_kit.metrics import non_finite
 from tfhub_kit.networks import HFSource, inspect_source
 from tfhub_kit.progress import reporter
 from tfhub_kit.recipe import Recipe, data_files, load_recipe
@@ -52,7 +53,6 @@ def export_recipe(
     with writer_lock(layout.root, "export"):
         recover_stale(layout.root, say)
         source = inspect_source(recipe)  # read once; the stages below receive it
-        check_eval_data(recipe)
         inputs = export_inputs(recipe, out_dir=out_dir, source=source)
         if not fresh:
             current = _current_build(layout, inputs)
@@ -61,6 +61,7 @@ def export_recipe(
                     f"up to date: {layout.root} was exported from the same inputs (sha256 {inputs['sha256'][:12]}); reusing it"
                 )
                 return ExportResult(layout=layout, manifest=current)
+        check_eval_data(recipe)  # an up-to-date build's data (same hashes) was checked when it was made
         # heavy: these import TensorFlow and keras-hub, which an unchanged build never needs
         from tfhub_kit.build import build_model
         from tfhub_kit.heads import mlm_head
@@ -129,9 +130,7 @@ def _current_build(layout: BuildLayout, inputs: dict[str, Any]) -> Manifest | No
 def check_finite(weights: dict[str, Any], where: str) -> None:
     """Refuse to export NaN or Inf weights (a diverged run, a damaged checkpoint): exit 4,
     naming `where` the weights come from and the first variables that hold them."""
-    import numpy as np
-
-    bad = [name for name, value in weights.items() if not np.all(np.isfinite(np.asarray(value)))]
+    bad = non_finite(weights)
     if bad:
         raise BuildLayoutError(
             f"{where}: {len(bad)} of {len(weights)} weight arrays hold NaN or Inf (first: {', '.join(bad[:3])}); "

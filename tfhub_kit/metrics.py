@@ -5,12 +5,18 @@ Plain numpy; `tests/test_evaluate.py` checks them against scipy.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 Values = Sequence[float] | np.ndarray
 """A 1-D series of numbers: a list or a numpy array."""
+
+
+def non_finite(arrays: Mapping[str, Any]) -> list[str]:
+    """The names of the arrays (weights, outputs) that hold a NaN or an Inf."""
+    return [name for name, value in arrays.items() if not np.all(np.isfinite(np.asarray(value)))]
 
 
 def average_ranks(values: Values) -> np.ndarray:

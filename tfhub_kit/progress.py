@@ -59,10 +59,14 @@ def reset_cli_logging() -> None:
     logger.propagate = True
 
 
+def _bars_shown() -> bool:
+    """Bars go to an interactive stderr, and only when the CLI shows progress (not --quiet)."""
+    return bool(sys.stderr.isatty() and logger.isEnabledFor(logging.INFO) and logger.handlers)
+
+
 def bar(iterable: Iterable[T], *, total: int | None = None, desc: str = "", unit: str = "it") -> Iterator[T]:
     """`iterable`, with a tqdm bar on an interactive, non-quiet stderr."""
-    show = sys.stderr.isatty() and logger.isEnabledFor(logging.INFO) and logger.handlers
-    if not show:
+    if not _bars_shown():
         yield from iterable
         return
     from tqdm.auto import tqdm
@@ -73,7 +77,7 @@ def bar(iterable: Iterable[T], *, total: int | None = None, desc: str = "", unit
 def bar_for(total: int, *, desc: str = "", unit: str = "it") -> Any:
     """A manually advanced bar (`.update(n)`, `.close()`) for work not shaped as a loop;
     a no-op object where `bar` would show nothing."""
-    if sys.stderr.isatty() and logger.isEnabledFor(logging.INFO) and logger.handlers:
+    if _bars_shown():
         from tqdm.auto import tqdm
 
         return tqdm(total=total, desc=desc, unit=unit, leave=False, file=sys.stderr)

@@ -96,7 +96,7 @@ def release(
     package_build(build, progress=say)
     stage("publish")
     plan = target.plan(build, to, base)
-    report.public_urls = dict(getattr(plan, "public_urls", {}) or {})
+    report.public_urls = dict(plan.public_urls)
     if dry_run:
         say(plan.describe())
     else:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tfhub_kit.errors import BuildLayoutError, TrainError
+from tfhub_kit.errors import BuildLayoutError, TrainError, first_line
 from tfhub_kit.layout import ModelLayout
 from tfhub_kit.progress import reporter
 from tfhub_kit.recipe import Recipe
@@ -83,9 +83,8 @@ def restore_trained(
     try:
         ckpt.read(path).expect_partial().assert_existing_objects_matched()
     except Exception as exc:  # DataLossError, NotFoundError, a mismatch: the checkpoint is damaged
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise BuildLayoutError(
-            f"{path}: the run's {which} checkpoint does not restore ({first}); "
+            f"{path}: the run's {which} checkpoint does not restore ({first_line(exc)}); "
             f"run `tfhub-kit train {recipe.folder}` again (it resumes from the newest intact checkpoint)"
         ) from exc
     return {

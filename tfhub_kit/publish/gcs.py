@@ -175,9 +175,12 @@ def publish_gcs(
     bucket = client.bucket(plan.bucket)
     # Preflight: every tarball is still what SHA256SUMS says, and every object of this version
     # is compared before anything is written, so a conflict stops the run with nothing uploaded.
+    local = {}
     for upload in plan.uploads:
-        _same_sha256(upload, "before the upload")
-    local = {u.name: _checksums(u) for u in plan.uploads}
+        crc, md5, sha256 = _checksums(upload)  # one read of each file for all three digests
+        if upload.sha256 is not None and sha256 != upload.sha256:
+            raise _changed(upload, "before the upload")
+        local[upload.name] = crc, md5
     try:
         if not bucket.exists(retry=retry):
             raise PublishError(f"bucket gs://{plan.bucket} does not exist (or is not visible to these credentials)")
@@ -227,10 +230,14 @@ def _same_sha256(upload: Upload, when: str) -> None:
     if upload.sha256 is None or upload.path is None:
         return
     if upload.path.is_symlink() or not upload.path.is_file() or sha256_file(upload.path) != upload.sha256:
-        raise PublishError(
-            f"{upload.path} changed {when} (its sha256 is no longer the SHA256SUMS entry); "
-            "nothing more was uploaded. Package again and publish again: identical objects are skipped"
-        )
+        raise _changed(upload, when)
+
+
+def _changed(upload: Upload, when: str) -> PublishError:
+    return PublishError(
+        f"{upload.path} changed {when} (its sha256 is no longer the SHA256SUMS entry); "
+        "nothing more was uploaded. Package again and publish again: identical objects are skipped"
+    )
 
 
 def _client() -> Any:
@@ -277,17 +284,19 @@ def _upload(bucket: Any, upload: Upload, where: str, retry: Any, *, exists: bool
         progress_bar.close()
 
 
-def _checksums(upload: Upload) -> tuple[str, str]:
-    """Base64 crc32c and md5, as GCS reports them."""
+def _checksums(upload: Upload) -> tuple[str, str, str]:
+    """Base64 crc32c and md5, as GCS reports them, and the hex sha256 SHA256SUMS records."""
     import google_crc32c
 
     crc = google_crc32c.Checksum()
     md5 = hashlib.md5()
+    sha256 = hashlib.sha256()
     with upload.open() as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             crc.update(block)
             md5.update(block)
-    return base64.b64encode(crc.digest()).decode(), base64.b64encode(md5.digest()).decode()
+            sha256.update(block)
+    return base64.b64encode(crc.digest()).decode(), base64.b64encode(md5.digest()).decode(), sha256.hexdigest()
 
 
 class _ProgressReader:

@@ -56,6 +56,11 @@ class KagglePlan:
     uploads: list[KaggleUpload]
     card: Path
 
+    @property
+    def public_urls(self) -> dict[str, str]:
+        """Kaggle models are found by handle, not by a tarball URL: none (as `GcsPlan.public_urls`)."""
+        return {}
+
     def describe(self) -> str:
         lines = ["publish to Kaggle Models (new models are created private)"]
         for u in self.uploads:

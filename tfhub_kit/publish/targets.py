@@ -33,7 +33,7 @@ class Target:
     asset_base: Callable[[str, Manifest], str | None]
     """The base URL the tarballs will be served from (the docs' `asset-path`), or None."""
     plan: Callable[[str | Path, str, str | None], Any]
-    """(build_dir, url, asset_base) -> a plan with `describe()` and `public_urls`."""
+    """(build_dir, url, asset_base) -> a plan with `describe()` and `public_urls` (kind -> URL)."""
     publish: Callable[..., Any]
     """(plan, *, progress, retry_deadline) -> what was uploaded."""
 

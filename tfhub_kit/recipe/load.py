@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from tfhub_kit.errors import RecipeError
+from tfhub_kit.errors import RecipeError, shorten
 from tfhub_kit.recipe.checks import check_recipe, resolve_source
 from tfhub_kit.recipe.coerce import parse_fields
 from tfhub_kit.recipe.schema import RECIPE_FILE, Recipe
@@ -65,5 +65,4 @@ class _BoundedLoader(yaml.SafeLoader):
 
 
 def _first_lines(exc: yaml.YAMLError, limit: int = 300) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return shorten(" ".join(str(exc).split()), limit)

@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from tfhub_kit.errors import TrainError
+from tfhub_kit.errors import TrainError, first_line
+from tfhub_kit.metrics import non_finite
 
 STATE_FILE_NAME = "checkpoint"
 """TensorFlow's CheckpointManager state file in a checkpoint folder."""
@@ -60,8 +61,7 @@ def restore_newest_intact(ckpt: Any, folder: Path, say: Callable[[str], None], *
         try:
             ckpt.restore(prefix).assert_consumed()
         except Exception as exc:  # DataLossError, NotFoundError, OutOfRange, a mismatch: not restorable
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-            say(f"warning: skipping damaged checkpoint {Path(prefix).name} (step {step}): {first}")
+            say(f"warning: skipping damaged checkpoint {Path(prefix).name} (step {step}): {first_line(exc)}")
             damaged.append(prefix)
             continue
         if repair:
@@ -113,7 +113,7 @@ def check_finite(
         )
     if weights is None:
         return
-    broken = [getattr(w, "path", getattr(w, "name", "?")) for w in weights if not np.all(np.isfinite(np.asarray(w)))]
+    broken = non_finite({getattr(w, "path", getattr(w, "name", "?")): w for w in weights})
     if broken:
         raise TrainError(
             f"{where}: training diverged at step {step}: {len(broken)} of {len(weights)} weights went NaN or Inf "
