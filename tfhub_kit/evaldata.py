@@ -79,4 +79,6 @@ def evaluate_config(recipe: Recipe, stage: Path) -> dict[str, Any]:
     for item in config["bitext"]:
         item["source"], item["source_sha256"] = copy(item["source"])
         item["target"], item["target_sha256"] = copy(item["target"])
+    for item in config["mlm"]:
+        item["path"], item["sha256"] = copy(item["path"])
     return config

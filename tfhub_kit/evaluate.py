@@ -6,6 +6,7 @@
 
 Figures: STS Spearman and Pearson (x100) of cosine similarity against gold scores;
 Tatoeba-style bitext retrieval accuracy (x100) in both directions, per set and on average;
+masked-LM accuracy (x100) of the encoder's `mlm` signature on held-out text (`mlmscore`);
 encode speed (sentences/s); size (parameters, word embeddings vs the rest; bytes per
 SavedModel). Data sets and thresholds come from the recipe's `evaluate:` section, which
 export records in the manifest with absolute paths. `results.png` shows predicted against
@@ -22,10 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from tfhub_kit.datasets import read_lines, read_sts
+from tfhub_kit.datasets import read_lines, read_sts, read_text
 from tfhub_kit.errors import BuildLayoutError
 from tfhub_kit.files import sha256_file, write_json_atomic
 from tfhub_kit.layout import BuildLayout
+from tfhub_kit.manifest import Manifest
 from tfhub_kit.metrics import cosine_rows, pearson, retrieval_accuracy, spearman
 from tfhub_kit.plots import RESULTS_PNG, draw_results
 from tfhub_kit.progress import reporter
@@ -78,26 +80,54 @@ def encode(model: Any, sentences: Sequence[str], *, batch_size: int = 32) -> np.
 
 def evaluate_build(build_dir: str | Path, *, progress: Callable[[str], None] | None = None) -> EvaluationReport:
     """Measure the build at `build_dir`, write results.json and return the report."""
-    import tensorflow as tf
-    import tensorflow_text  # noqa: F401
+    import tensorflow_text  # noqa: F401  (registers the preprocessing SavedModels' ops)
 
     say = reporter(progress)
     layout = BuildLayout(Path(build_dir))
     manifest = layout.read_manifest()
-    if "embedding" not in manifest.saved_models:
-        raise BuildLayoutError(f"{layout.root}: evaluate needs an embedding/ SavedModel; add it to export.saved_models")
     config = manifest.evaluate
-    references = _reference_results(layout, config.get("reference_models", []))
-    try:
-        model = tf.saved_model.load(str(layout.saved_model("embedding")))
-    except Exception as exc:  # TF raises several kinds for a missing or corrupt SavedModel
+    mlm_sets = config.get("mlm", [])
+    embedding = "embedding" in manifest.saved_models
+    if not embedding and not mlm_sets:
         raise BuildLayoutError(
-            f"{layout.saved_model('embedding')}: not a loadable SavedModel ({type(exc).__name__}); "
-            "re-run `tfhub-kit export`"
-        ) from exc
-    batch = config["speed"]["batch_size"]
+            f"{layout.root}: evaluate needs an embedding/ SavedModel (add it to export.saved_models) "
+            "or evaluate.mlm sets for the encoder's mlm signature"
+        )
+    references = _reference_results(layout, config.get("reference_models", []))
     report = EvaluationReport(build_dir=str(layout.root))
     results: dict[str, Any] = {"handle": manifest.handle, "sts": {}, "bitext": {}}
+    if mlm_sets:
+        results["mlm"] = _mlm_sets(layout, manifest, mlm_sets, report, say)
+    if embedding:
+        _embedding_figures(layout, manifest, config, results, report, references, say)
+    results["size"] = {
+        "parameters": manifest.saved_models.get("embedding", manifest.saved_models.get("encoder", {})).get(
+            "parameters"
+        ),
+        "bytes": {kind: info["bytes"] for kind, info in manifest.saved_models.items()},
+    }
+    results["transforms"] = manifest.transforms
+    results["gates"] = [
+        {"metric": g.metric, "value": g.value, "threshold": g.threshold, "passed": g.passed} for g in report.gates
+    ]
+    results["ok"] = report.ok
+    report.results = results
+    write_json_atomic(layout.root / RESULTS_FILE, results)
+    return report
+
+
+def _embedding_figures(
+    layout: BuildLayout,
+    manifest: Manifest,
+    config: dict[str, Any],
+    results: dict[str, Any],
+    report: EvaluationReport,
+    references: dict[str, dict[str, Any]],
+    say: Callable[[str], None],
+) -> None:
+    """STS, bitext and speed figures of the embedding SavedModel, and results.png."""
+    model = _load(layout, manifest, "embedding")
+    batch = config["speed"]["batch_size"]
     speed_pool: list[str] = []  # the first STS set's sentences, interleaved
     scatter: dict[str, tuple[np.ndarray, list[float]]] = {}
 
@@ -144,19 +174,51 @@ def evaluate_build(build_dir: str | Path, *, progress: Callable[[str], None] | N
                 config["speed"]["min_sentences_per_second"],
             )
         )
-    results["size"] = {
-        "parameters": manifest.saved_models["embedding"].get("parameters"),
-        "bytes": {kind: info["bytes"] for kind, info in manifest.saved_models.items()},
-    }
-    results["transforms"] = manifest.transforms
-    results["gates"] = [
-        {"metric": g.metric, "value": g.value, "threshold": g.threshold, "passed": g.passed} for g in report.gates
-    ]
-    results["ok"] = report.ok
-    report.results = results
     draw_results(layout.root / RESULTS_PNG, sts=scatter, results=results, references=references)
-    write_json_atomic(layout.root / RESULTS_FILE, results)
-    return report
+
+
+def _mlm_sets(
+    layout: BuildLayout,
+    manifest: Manifest,
+    sets: list[dict[str, Any]],
+    report: EvaluationReport,
+    say: Callable[[str], None],
+) -> dict[str, dict[str, Any]]:
+    """Masked-LM accuracy of the encoder's `mlm` signature on each `evaluate.mlm` set."""
+    from tfhub_kit.mlmscore import masked_lm_accuracy
+
+    encoder = _load(layout, manifest, "encoder")
+    if not hasattr(encoder, "mlm"):
+        raise BuildLayoutError(
+            f"{layout.saved_model('encoder')}: evaluate.mlm needs the encoder's mlm signature, which this export "
+            "lacks (it comes from training with an mlm objective)"
+        )
+    preprocess = _load(layout, manifest, "preprocess")
+    out = {}
+    for item in sets:
+        sentences = read_text(_data_file(layout, item["path"], item.get("sha256")), item["format"])
+        sentences = sentences[: item.get("max_rows")]
+        say(f"masked LM {item['name']}: {len(sentences)} sentences")
+        figures = masked_lm_accuracy(
+            preprocess, encoder, sentences, manifest.special_tokens, rate=item["rate"], seed=item["seed"]
+        )
+        out[item["name"]] = figures
+        if item.get("min_accuracy") is not None:
+            report.gates.append(Gate(f"mlm.{item['name']}.accuracy", figures["accuracy"], item["min_accuracy"]))
+    return out
+
+
+def _load(layout: BuildLayout, manifest: Manifest, kind: str) -> Any:
+    import tensorflow as tf
+
+    if kind not in manifest.saved_models:
+        raise BuildLayoutError(f"{layout.root}: evaluate needs the {kind}/ SavedModel; add it to export.saved_models")
+    try:
+        return tf.saved_model.load(str(layout.saved_model(kind)))
+    except Exception as exc:  # TF raises several kinds for a missing or corrupt SavedModel
+        raise BuildLayoutError(
+            f"{layout.saved_model(kind)}: not a loadable SavedModel ({type(exc).__name__}); re-run `tfhub-kit export`"
+        ) from exc
 
 
 def _data_file(layout: BuildLayout, path: str, sha256: str | None) -> Path:

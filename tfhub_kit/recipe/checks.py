@@ -52,6 +52,15 @@ def data_files(recipe: Recipe) -> list[tuple[str, str]]:
                 named += [(f"transforms[{i}].static.refine.corpora[{j}]", f) for j, f in enumerate(corpora)]
     for i, b in enumerate(recipe.evaluate.bitext):
         named += [(f"evaluate.bitext[{i}].source", b.source), (f"evaluate.bitext[{i}].target", b.target)]
+    named += [(f"evaluate.mlm[{i}].path", m.path) for i, m in enumerate(recipe.evaluate.mlm)]
+    if recipe.evaluate.mlm and not {"encoder", "preprocess"} <= set(recipe.export.saved_models):
+        raise RecipeError(
+            recipe.file,
+            "evaluate.mlm",
+            "scores the encoder's mlm signature on the build's own preprocessing",
+            allowed="export.saved_models with encoder and preprocess",
+            value=list(recipe.export.saved_models),
+        )
     if recipe.train is not None:
         named += _check_train(recipe, recipe.train)
     return named

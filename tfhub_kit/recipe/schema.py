@@ -543,6 +543,29 @@ class BitextSet:
 
 
 @dataclass(frozen=True)
+class MlmSet:
+    """Held-out text for the masked-LM accuracy of the encoder's `mlm` signature: `rate` of
+    each sentence's pieces (at least one) masked one by one with a fixed `seed`, beside the
+    accuracy of always answering the most frequent masked piece. Use sentences no training
+    corpus holds."""
+
+    name: str = field(metadata={"check": "nonempty"})
+    """Name in results.json and the docs."""
+    path: str = field(metadata={"check": "nonempty"})
+    """The data file, relative to the recipe."""
+    format: Literal["lines", "nsmc_tsv", "stsb_csv", "korsts_tsv", "kornli_tsv", "klue_json"] = "lines"
+    """How the file holds text (STS and NLI files give each distinct sentence once)."""
+    max_rows: int | None = field(default=None, metadata={"check": "positive"})
+    """At most this many sentences from the file's start (all by default)."""
+    rate: float = field(default=0.15, metadata={"check": "fraction"})
+    """Share of each sentence's pieces masked."""
+    seed: int = 0
+    """Seed of the masked positions."""
+    min_accuracy: float | None = None
+    """Release gate: accuracy x100 at least this."""
+
+
+@dataclass(frozen=True)
 class SpeedSection:
     """Encode throughput: `sentences` from the first STS set (or the probes) at `batch_size`."""
 
@@ -565,6 +588,8 @@ class EvaluateSection:
     """STS sets: Spearman and Pearson x100."""
     bitext: tuple[BitextSet, ...] = ()
     """Bitext sets: retrieval accuracy in both directions."""
+    mlm: tuple[MlmSet, ...] = ()
+    """Held-out text: masked-LM accuracy of the encoder's `mlm` signature."""
     speed: SpeedSection = SpeedSection()
     """Encode throughput settings."""
     reference_models: tuple[str, ...] = field(default=(), metadata={"check": "handles"})
