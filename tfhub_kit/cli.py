@@ -256,7 +256,7 @@ def validate(build_dir: str, tolerance: float | None, no_consumers: bool) -> Non
 @click.argument("build_dir", type=click.Path(exists=True, file_okay=False))
 @_handle_errors
 def evaluate(build_dir: str) -> None:
-    """Measure STS, bitext retrieval, speed and size; write results.json.
+    """Measure STS, bitext retrieval, masked LM, speed and size; write results.json.
 
     Exits 1 if a figure misses a threshold from the recipe's evaluate section, naming the
     figure and the bar.
@@ -278,8 +278,14 @@ def evaluate(build_dir: str) -> None:
             f"bitext  {name:<24} accuracy {f['average']:6.2f}  "
             f"(->{f['source_to_target']:.2f} <-{f['target_to_source']:.2f}, {f['pairs']} pairs)"
         )
-    speed = res["speed"]
-    click.echo(f"speed   {speed['sentences_per_second']:.1f} sentences/s at batch {speed['batch_size']}")
+    for name, f in res.get("mlm", {}).items():
+        click.echo(
+            f"mlm     {name:<24} accuracy {f['accuracy']:6.2f}  "
+            f"(most frequent piece {f['baseline']:.2f}, {f['masked']} masked pieces)"
+        )
+    if "speed" in res:
+        speed = res["speed"]
+        click.echo(f"speed   {speed['sentences_per_second']:.1f} sentences/s at batch {speed['batch_size']}")
     for gate in report.gates:
         mark = "pass" if gate.passed else "FAIL"
         click.echo(f"gate    {gate.metric:<32} {gate.value:.2f} >= {gate.threshold:.2f}  {mark}")
