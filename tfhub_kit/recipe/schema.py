@@ -349,6 +349,11 @@ class StsObjective:
     """Multiplies this objective's loss in the sum."""
     batch_size: int | None = field(default=None, metadata={"check": "positive"})
     """Pairs per step for this objective (default: `train.global_batch_size`)."""
+    held_out: float = field(default=0.0, metadata={"check": "fraction"})
+    """Share of the `data` pairs (every `1 / held_out`-th row) kept out of training as the
+    selection set: checkpoints are then chosen on their Spearman, and `evaluate.sts` sets
+    are scored at each evaluation but only reported, never used to choose. Their sentences
+    are also left out of `silver` pairs."""
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,9 @@ class Task:
     stream: Stream | None = None
     """For `mlm` / `infilling` with `pretrain.corpus.streaming`: the shards it reads (and no
     `columns`)."""
+    selection: tuple[list[str], list[str], list[float]] | None = None
+    """For `sts` with `held_out`: the pairs kept out of training (first, second, scores),
+    on which checkpoints are chosen."""
 
     @property
     def rows(self) -> int:
@@ -117,6 +120,7 @@ def load_tasks(
     assert recipe.train is not None
     say = reporter(progress)
     tasks: list[Task] = []
+    held_out = _held_out_sentences(recipe)
     for i, step in enumerate(recipe.train.objectives):
         obj = step.settings
         batch = obj.batch_size or recipe.train.global_batch_size
@@ -178,14 +182,7 @@ def load_tasks(
                 tasks.append(Task("contrastive_parallel", "pairs", columns, batch, obj.weight, options, files, i))
         else:
             files = {}
-            first, second, scores = [], [], []
-            for item in obj.data:
-                path = recipe.data_path(item.path)
-                a, b, s = read_sts(path, item.format)
-                first += a[: item.max_rows]
-                second += b[: item.max_rows]
-                scores += s[: item.max_rows]
-                files[str(path)] = sha256_file(path)
+            (first, second, scores), selection = _split_pairs(_gold_pairs(recipe, obj, files), obj.held_out)
             for pair in obj.cross_lingual:
                 paths = recipe.data_path(pair.source), recipe.data_path(pair.target)
                 a, b, s = read_cross_lingual_sts(*paths, pair.source_format, pair.target_format)
@@ -194,6 +191,7 @@ def load_tasks(
                 files.update({str(path): sha256_file(path) for path in paths})
             if obj.silver is not None:
                 texts = list(dict.fromkeys(t for item in obj.silver.sentences for t in _read_text(recipe, item, files)))
+                texts = [t for t in texts if t not in held_out]
                 vectors = teacher(f"{where}.silver.teacher", obj.silver.teacher, texts)
                 pairs, silver_scores = silver_pairs(
                     vectors, neighbours=obj.silver.neighbours, random=obj.silver.random, seed=recipe.train.seed
@@ -206,11 +204,69 @@ def load_tasks(
                 scores += silver_scores.tolist()
             columns = {"first": _strings(first), "second": _strings(second), "score": np.asarray(scores, np.float32)}
             options = {"loss": obj.loss, **({"scale": obj.scale} if obj.loss == "cosent" else {})}
-            tasks.append(Task("sts", "sts", columns, batch, obj.weight, options, files, i))
+            if obj.held_out:
+                options["held_out_pairs"] = len(selection[2])
+            tasks.append(
+                Task(
+                    "sts",
+                    "sts",
+                    columns,
+                    batch,
+                    obj.weight,
+                    options,
+                    files,
+                    i,
+                    selection=selection if obj.held_out else None,
+                )
+            )
     for task in tasks:
         if task.rows == 0:
             raise RecipeError(recipe.file, f"train.objectives ({task.name})", "its data files hold no usable rows")
     return _unique_names(tasks)
+
+
+Pairs = tuple[list[str], list[str], list[float]]
+
+
+def _gold_pairs(recipe: Recipe, obj: Any, files: dict[str, str]) -> Pairs:
+    """The scored pairs of an sts objective's `data` files, in file order."""
+    first: list[str] = []
+    second: list[str] = []
+    scores: list[float] = []
+    for item in obj.data:
+        path = recipe.data_path(item.path)
+        a, b, s = read_sts(path, item.format)
+        first += a[: item.max_rows]
+        second += b[: item.max_rows]
+        scores += s[: item.max_rows]
+        files[str(path)] = sha256_file(path)
+    return first, second, scores
+
+
+def _split_pairs(pairs: Pairs, held_out: float) -> tuple[Pairs, Pairs]:
+    """(training pairs, selection pairs): every `1 / held_out`-th row (from the first) is
+    held out for selection."""
+    every = max(1, round(1 / held_out)) if held_out > 0 else 0
+    first, second, scores = pairs
+    out: tuple[Pairs, Pairs] = (([], [], []), ([], [], []))
+    for r, (a, b, s) in enumerate(zip(first, second, scores, strict=True)):
+        side = out[1] if every and r % every == 0 else out[0]
+        side[0].append(a)
+        side[1].append(b)
+        side[2].append(s)
+    return out
+
+
+def _held_out_sentences(recipe: Recipe) -> set[str]:
+    """Every sentence of the pairs that sts objectives hold out for selection: silver pairs
+    leave them out, so no teacher scores them for training either."""
+    assert recipe.train is not None
+    found: set[str] = set()
+    for step in recipe.train.objectives:
+        if step.name == "sts" and step.settings.held_out:
+            _, (first, second, _scores) = _split_pairs(_gold_pairs(recipe, step.settings, {}), step.settings.held_out)
+            found |= set(first) | set(second)
+    return found
 
 
 def silver_pairs(

@@ -251,9 +251,12 @@ class Trainer:
 
 @dataclass
 class Evaluator:
-    """Scores the network on dev STS sets: {name: Spearman x100}."""
+    """Scores the network: {name: Spearman or accuracy x100}. The best checkpoint has the
+    highest mean of the `choose_on` scores (of all scores when empty); the others are only
+    reported."""
 
     score: Callable[[], dict[str, float]]
+    choose_on: tuple[str, ...] = ()
 
 
 def fit(
@@ -330,7 +333,7 @@ def fit(
         if evaluator and settings.eval_every and (step % settings.eval_every == 0 or step == total_steps):
             scores = evaluator.score()
             evaluated = True
-            main = float(np.mean(list(scores.values())))
+            main = float(np.mean([scores[k] for k in evaluator.choose_on] or list(scores.values())))
             state["evals"].append({"step": step, **scores})
             new_best = state["best"] is None or main > state["best"]["score"]
             say(
@@ -345,7 +348,7 @@ def fit(
             if new_best:
                 check_finite(losses, trainer.checkpoint_weights(), step=step, where=run_dir, last_good=latest)
                 best_manager.save(checkpoint_number=step)
-                state["best"] = {"step": step, "score": main, "scores": scores}
+                state["best"] = {"step": step, "score": main, "scores": scores, "chosen_on": list(evaluator.choose_on)}
             if chief:
                 write_json_atomic(ckpt_dir / STATE_FILE, state)
         if step % settings.checkpoint_every == 0 or step == total_steps:

@@ -6,7 +6,7 @@
 The run folder lives beside the version folders, outside what export swaps atomically; its
 id is derived from the recipe's source, transforms and train sections, so rerunning resumes
 the same run (`fresh=True` starts over). Export then takes the weights with
-`restore_trained(network, recipe)`: the best checkpoint by dev Spearman (or the last).
+`restore_trained(network, recipe)`: the best checkpoint (by its evaluation score) or the last.
 """
 
 from __future__ import annotations
@@ -328,25 +328,27 @@ def _check_teacher_width(recipe: Recipe, tasks: list[Any], width: int) -> None:
 
 
 def _evaluator(recipe: Recipe, trainer: Any, tokenizer: Any, pooling: str) -> Any:
-    """Spearman x100 of cosine similarity on the recipe's evaluate.sts sets, and for a
-    masked-LM or infilling objective the accuracy x100 on the prepared corpus's held-out
-    examples."""
+    """Spearman x100 of cosine similarity on the recipe's evaluate.sts sets and on the pairs
+    sts objectives hold out (`held_out`, named `<task>_heldout`), and for a masked-LM or
+    infilling objective the accuracy x100 on the prepared corpus's held-out examples. With
+    held-out pairs, checkpoints are chosen on them alone."""
 
     network = trainer.network
     sets = [(s.name, read_sts(recipe.data_path(s.path), s.format)) for s in recipe.evaluate.sts]
+    selection = [(f"{t.name}_heldout", t.selection) for t in trainer.tasks if t.selection is not None]
     mlm = [t for t in trainer.tasks if t.kind == "mlm"]
     infilling = [t for t in trainer.tasks if t.kind == "infilling"]
-    if not sets and not mlm and not infilling:
+    if not sets and not selection and not mlm and not infilling:
         raise RecipeError(
             recipe.file,
             "train.eval_every",
             "needs something to score",
-            allowed="evaluate.sts sets, or an mlm or infilling objective (held-out accuracy)",
+            allowed="evaluate.sts sets, held-out sts pairs, or an mlm or infilling objective (held-out accuracy)",
             show_value=False,
         )
     embed = (
         network_embedder(network, tokenizer, seq_length=recipe.export.seq_length, pooling=pooling, normalize=False)
-        if sets
+        if sets or selection
         else None
     )
     heldout = _heldout_mlm(recipe, trainer, mlm[0]) if mlm else None
@@ -354,7 +356,7 @@ def _evaluator(recipe: Recipe, trainer: Any, tokenizer: Any, pooling: str) -> An
 
     def score() -> dict[str, float]:
         out = {}
-        for name, (first, second, gold) in sets:
+        for name, (first, second, gold) in selection + sets:
             assert embed is not None  # made whenever there are sets
             sims = cosine_rows(embed_in_batches(embed, first), embed_in_batches(embed, second))
             out[name] = 100 * spearman(sims, gold)
@@ -364,7 +366,7 @@ def _evaluator(recipe: Recipe, trainer: Any, tokenizer: Any, pooling: str) -> An
             out.update(rebuilt())
         return out
 
-    return Evaluator(score)
+    return Evaluator(score, choose_on=tuple(name for name, _ in selection))
 
 
 def _heldout_mlm(recipe: Recipe, trainer: Any, task: Any) -> Callable[[], dict[str, float]]:
