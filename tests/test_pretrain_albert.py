@@ -251,3 +251,12 @@ def test_the_albert_export_has_the_mlm_signature_and_validates(albert_run):
     out = encoder.mlm({**inputs, "masked_lm_positions": positions})
     assert out["mlm_logits"].shape == (2, 2, 2000)
     assert np.isfinite(out["mlm_logits"].numpy()).all()
+
+
+def test_rows_longer_than_the_scratch_networks_positions_are_refused_at_load(korean_spm, tmp_path):
+    from tfhub_kit.recipe import load_recipe
+
+    folder = _recipe(tmp_path, korean_spm, max_sequence_length=SEQ // 2)
+    with pytest.raises(RecipeError) as err:
+        load_recipe(folder)
+    assert err.value.field == "export.seq_length" and f"max_sequence_length {SEQ // 2}" in str(err.value)

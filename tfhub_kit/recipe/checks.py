@@ -61,9 +61,33 @@ def data_files(recipe: Recipe) -> list[tuple[str, str]]:
             allowed="export.saved_models with encoder and preprocess",
             value=list(recipe.export.saved_models),
         )
+    _check_scratch_lengths(recipe)
     if recipe.train is not None:
         named += _check_train(recipe, recipe.train)
     return named
+
+
+def _check_scratch_lengths(recipe: Recipe) -> None:
+    """A network built from scratch has position embeddings for `max_sequence_length`
+    pieces: no stage may feed it longer rows."""
+    scratch = recipe.source.scratch
+    if scratch is None:
+        return
+    lengths = {"export.seq_length": recipe.export.seq_length}
+    if recipe.train is not None:
+        lengths["train.seq_length"] = recipe.train.seq_length
+    if recipe.pretrain is not None:
+        lengths["pretrain.seq_length"] = recipe.pretrain.seq_length
+    for dotted, length in lengths.items():
+        if length > scratch.max_sequence_length:
+            raise RecipeError(
+                recipe.file,
+                dotted,
+                f"is longer than the network's position embeddings "
+                f"(source.scratch.max_sequence_length {scratch.max_sequence_length})",
+                allowed=f"at most {scratch.max_sequence_length}, or a larger max_sequence_length",
+                value=length,
+            )
 
 
 def check_recipe(recipe: Recipe) -> None:
