@@ -98,4 +98,5 @@ def restore_trained(
         "objectives": report["objectives"],
         "final_losses": report["final_losses"],
         "best": report["best"],
+        "phases": report.get("phases", []),
     }

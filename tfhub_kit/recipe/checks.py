@@ -63,7 +63,13 @@ def data_files(recipe: Recipe) -> list[tuple[str, str]]:
         )
     _check_scratch_lengths(recipe)
     if recipe.train is not None:
-        named += _check_train(recipe, recipe.train)
+        names = [phase.name for phase in recipe.train.phases]
+        if len(set(names)) != len(names):
+            raise RecipeError(
+                recipe.file, "train.phases", "phase names repeat", allowed="a distinct name each", value=names
+            )
+        for where, section in recipe.train.phase_sections():
+            named += _check_train(recipe, section, where)
     return named
 
 
@@ -133,11 +139,12 @@ def _check_templates(recipe: Recipe) -> None:
         )
 
 
-def _check_train(recipe: Recipe, train: TrainSection) -> list[tuple[str, str]]:
-    """Cross-field rules of `train:`; returns the data files it names (field, path)."""
+def _check_train(recipe: Recipe, train: TrainSection, where: str = "train") -> list[tuple[str, str]]:
+    """Cross-field rules of `train:` (or of one phase, `where`); returns the data files it
+    names (field, path)."""
     if (train.steps is None and train.epochs is None) or (train.steps is not None and train.epochs is not None):
         raise RecipeError(
-            recipe.file, "train.steps", "give exactly one of steps and epochs", value=[train.steps, train.epochs]
+            recipe.file, f"{where}.steps", "give exactly one of steps and epochs", value=[train.steps, train.epochs]
         )
     if train.strategy == "tpu" and train.tpu is None:
         raise RecipeError(
@@ -156,8 +163,9 @@ def _check_train(recipe: Recipe, train: TrainSection) -> list[tuple[str, str]]:
         )
     named: list[tuple[str, str]] = []
     fmts = {"distill": TEXT_FORMATS + STS_FORMATS + NLI_FORMATS, "sts": STS_FORMATS}
+    prefix = where
     for i, step in enumerate(train.objectives):
-        where = f"train.objectives[{i}]"
+        where = f"{prefix}.objectives[{i}]"
         step.check_one(recipe.file, where)
         obj, name = step.settings, step.name
         groups: dict[str, tuple[tuple[str, ...], tuple[TextFile, ...]]] = {}

@@ -438,6 +438,33 @@ class OptimizerSection:
 
 
 @dataclass(frozen=True)
+class PhaseSection:
+    """A phase that runs before the train section's own objectives, on the same network and
+    vocabulary: e.g. masked-LM on in-language text, then the sentence objectives. Fields left
+    out take the train section's values; the network leaves the phase with its `select`
+    checkpoint and the next phase starts a fresh optimizer (and its own heads) on it."""
+
+    name: str = field(metadata={"check": "name"})
+    """Names the phase's folder in the run (`phases/<index>-<name>/`) and its console lines."""
+    objectives: tuple[ObjectiveStep, ...] = field(metadata={"check": "nonempty_list"})
+    """The phase's losses, as in `train.objectives`."""
+    steps: int | None = field(default=None, metadata={"check": "positive"})
+    """The phase's length in steps (or give `epochs`)."""
+    epochs: float | None = field(default=None, metadata={"check": "weight"})
+    """The phase's length in passes over its largest objective's data."""
+    global_batch_size: int | None = field(default=None, metadata={"check": "positive"})
+    """Examples per step (default: the train section's)."""
+    seq_length: int | None = field(default=None, metadata={"check": "seq_length"})
+    """Pieces per sentence (default: the train section's)."""
+    optimizer: OptimizerSection | None = None
+    """AdamW settings for this phase (its own warm-up and decay; default: the train section's)."""
+    eval_every: int | None = field(default=None, metadata={"check": "positive"})
+    """Steps between evaluations in this phase (none by default)."""
+    select: Literal["best", "last"] = "last"
+    """Which checkpoint the next phase starts from."""
+
+
+@dataclass(frozen=True)
 class TrainSection:
     """Train the built network with `tf.distribute` before export.
 
@@ -472,6 +499,29 @@ class TrainSection:
     log_every: int = field(default=10, metadata={"check": "positive"})
     """Steps between console lines and TensorBoard scalars."""
     select: Literal["best", "last"] = "best"
+    phases: tuple[PhaseSection, ...] = ()
+    """Phases run first, in order, each on the network the one before left; this section's
+    own objectives are the last phase, whose checkpoint export takes."""
+
+    def phase_sections(self) -> list[tuple[str, TrainSection]]:
+        """(dotted field, settings) of every phase in order: each earlier phase as this
+        section with the phase's fields, then this section itself (without phases)."""
+        out = []
+        for k, phase in enumerate(self.phases):
+            section = dataclasses.replace(
+                self,
+                objectives=phase.objectives,
+                steps=phase.steps,
+                epochs=phase.epochs,
+                global_batch_size=phase.global_batch_size or self.global_batch_size,
+                seq_length=phase.seq_length or self.seq_length,
+                optimizer=phase.optimizer or self.optimizer,
+                eval_every=phase.eval_every,
+                select=phase.select,
+                phases=(),
+            )
+            out.append((f"train.phases[{k}]", section))
+        return [*out, ("train", dataclasses.replace(self, phases=()))]
 
 
 @dataclass(frozen=True)

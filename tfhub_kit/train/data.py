@@ -113,18 +113,21 @@ def load_tasks(
     corpus: Callable[[], Any] | None = None,
     progress: Progress | None = None,
     source: HFSource | None = None,
+    where: str = "train",
 ) -> list[Task]:
     """Read every objective's data; distillation targets come from `teacher`, masked-LM
     examples from `corpus()` (the prepared `pretrain.corpus` folder). `source` is the recipe's
-    source as the caller read it (read here when a pretraining objective needs it)."""
+    source as the caller read it (read here when a pretraining objective needs it); `where`
+    is the recipe field of the phase whose objectives these are."""
     assert recipe.train is not None
     say = reporter(progress)
     tasks: list[Task] = []
     held_out = _held_out_sentences(recipe)
+    phase = where
     for i, step in enumerate(recipe.train.objectives):
         obj = step.settings
         batch = obj.batch_size or recipe.train.global_batch_size
-        where = f"train.objectives[{i}].{step.name}"
+        where = f"{phase}.objectives[{i}].{step.name}"
         if step.name == "distill":
             texts, sources = [], []
             files: dict[str, str] = {}
@@ -221,7 +224,7 @@ def load_tasks(
             )
     for task in tasks:
         if task.rows == 0:
-            raise RecipeError(recipe.file, f"train.objectives ({task.name})", "its data files hold no usable rows")
+            raise RecipeError(recipe.file, f"{phase}.objectives ({task.name})", "its data files hold no usable rows")
     return _unique_names(tasks)
 
 

@@ -85,10 +85,69 @@ def train_recipe(
         if fresh and chief and run_dir.exists():
             say(f"--fresh: removing {run_dir}")
             shutil.rmtree(run_dir)
+        sections = recipe.train.phase_sections()
+        start_from: Path | None = None
+        phases: list[dict[str, Any]] = []
+        for k, (phase, (where, section)) in enumerate(zip(recipe.train.phases, sections, strict=False)):
+            phase_dir = run_dir / PHASES_DIR / f"{k}-{phase.name}"
+            report = _finished_report(phase_dir)
+            if report is None:
+                say(f"phase {k + 1}/{len(sections)}: {phase.name}")
+                report, _ = train_in_strategy(
+                    dataclasses.replace(recipe, train=section),
+                    strategy,
+                    out_dir=out_dir,
+                    run_dir=phase_dir,
+                    chief=chief,
+                    progress=say,
+                    where=where,
+                    start_from=start_from,
+                )
+            else:
+                say(f"phase {k + 1}/{len(sections)}: {phase.name} finished before, at {phase_dir}")
+            which = "best" if section.select == "best" and report["checkpoints"].get("best") else "last"
+            start_from = phase_dir / report["checkpoints"][which]
+            phases.append(_phase_record(phase.name, phase_dir, run_dir, report, which))
+        if phases:
+            say(f"phase {len(sections)}/{len(sections)}: the train section's objectives")
         summary, trainer = train_in_strategy(
-            recipe, strategy, out_dir=out_dir, run_dir=run_dir, chief=chief, progress=say
+            dataclasses.replace(recipe, train=sections[-1][1]),
+            strategy,
+            out_dir=out_dir,
+            run_dir=run_dir,
+            chief=chief,
+            progress=say,
+            start_from=start_from,
+            phases=phases,
         )
     return TrainResult(run_dir, summary, trainer.network, trainer.heads())
+
+
+PHASES_DIR = "phases"
+
+
+def _finished_report(phase_dir: Path) -> dict[str, Any] | None:
+    """The train.json of a phase that finished (read by every worker: phases, like resume,
+    assume the run folder is on a disk they share), else None."""
+    try:
+        report = json.loads((phase_dir / TRAIN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return report if isinstance(report, dict) and report.get("finished") else None
+
+
+def _phase_record(name: str, phase_dir: Path, run_dir: Path, report: dict[str, Any], which: str) -> dict[str, Any]:
+    """What the final train.json (and the manifest) say of an earlier phase."""
+    return {
+        "name": name,
+        "folder": os.path.relpath(phase_dir, run_dir),
+        "steps": report["steps"],
+        "objectives": report["objectives"],
+        "checkpoint": which,
+        "checkpoint_path": os.path.relpath(phase_dir / report["checkpoints"][which], run_dir),
+        "evals": report.get("evals", []),
+        "final_losses": report.get("final_losses"),
+    }
 
 
 def train_in_strategy(
@@ -99,9 +158,15 @@ def train_in_strategy(
     run_dir: Path,
     chief: bool,
     progress: Progress | None = None,
+    where: str = "train",
+    start_from: Path | None = None,
+    phases: list[dict[str, Any]] | None = None,
 ) -> tuple[dict[str, Any], Any]:
     """Build the network inside `strategy.scope()`, train it, write train.json (chief);
-    returns the report and the trainer (its network and heads)."""
+    returns the report and the trainer (its network and heads). `where` is the recipe field
+    of the phase being trained; `start_from` a checkpoint of an earlier phase whose network
+    weights this one starts from (unless it resumes its own checkpoint); `phases` what the
+    report records of the earlier phases."""
     import keras
     import tensorflow as tf
 
@@ -124,6 +189,7 @@ def train_in_strategy(
         corpus=lambda: _chief_first(strategy, chief, lambda: _prepared_corpus(recipe, out_dir, say, source)),
         progress=say,
         source=source,
+        where=where,
     )
     total_steps = train.steps or _epoch_steps(tasks, train.epochs or 1.0)
     say(
@@ -141,6 +207,9 @@ def train_in_strategy(
             trainer = Trainer(
                 network, tasks, strategy, train, total_steps=total_steps, pooling=pooling, normalize=normalize
             )
+            if start_from is not None:
+                say(f"starting from the earlier phase's weights: {start_from}")
+                tf.train.Checkpoint(model=network.backbone).read(str(start_from)).expect_partial()
             preprocessor = build_preprocessor(built.source.tokenizer, train.seq_length)
             evaluator = _evaluator(recipe, trainer, built.source.tokenizer, pooling) if train.eval_every else None
             summary = fit(
@@ -169,6 +238,7 @@ def train_in_strategy(
             "last": _relative(tf.train.latest_checkpoint(str(run_dir / CKPT_DIR)), run_dir),
             "best": _relative(tf.train.latest_checkpoint(str(best)), run_dir) if best.is_dir() else None,
         },
+        **({"phases": phases} if phases else {}),
         "finished": True,
     }
     if chief:
@@ -278,11 +348,12 @@ ALLOW_CODE_ENV = "TFHUB_KIT_ALLOW_CODE"
 def python_teachers(recipe: Recipe) -> list[tuple[str, str]]:
     """(dotted field, teacher) of every Python teacher the recipe names: the code it runs."""
     found = []
-    for i, step in enumerate(recipe.train.objectives if recipe.train else ()):
-        if step.distill is not None:
-            found.append((f"train.objectives[{i}].distill.teacher", step.distill.teacher))
-        if step.sts is not None and step.sts.silver is not None:
-            found.append((f"train.objectives[{i}].sts.silver.teacher", step.sts.silver.teacher))
+    for where, section in recipe.train.phase_sections() if recipe.train else ():
+        for i, step in enumerate(section.objectives):
+            if step.distill is not None:
+                found.append((f"{where}.objectives[{i}].distill.teacher", step.distill.teacher))
+            if step.sts is not None and step.sts.silver is not None:
+                found.append((f"{where}.objectives[{i}].sts.silver.teacher", step.sts.silver.teacher))
     return [(field, teacher) for field, teacher in found if teacher.startswith("python:")]
 
 

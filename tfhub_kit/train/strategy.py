@@ -72,18 +72,19 @@ def tpu_resolver(tpu: TpuSection) -> Any:
 def check_batch_sizes(recipe: Recipe, replicas: int) -> None:
     """Every objective's global batch must split evenly over the replicas."""
     assert recipe.train is not None
-    for i, step in enumerate(recipe.train.objectives):
-        own = step.settings.batch_size
-        batch = own or recipe.train.global_batch_size
-        field = f"train.objectives[{i}].{step.name}.batch_size" if own else "train.global_batch_size"
-        if batch % replicas:
-            raise RecipeError(
-                recipe.file,
-                field,
-                f"must divide evenly over the {replicas} replicas of this strategy",
-                allowed=f"a multiple of {replicas}",
-                value=batch,
-            )
+    for where, section in recipe.train.phase_sections():
+        for i, step in enumerate(section.objectives):
+            own = step.settings.batch_size
+            batch = own or section.global_batch_size
+            field = f"{where}.objectives[{i}].{step.name}.batch_size" if own else f"{where}.global_batch_size"
+            if batch % replicas:
+                raise RecipeError(
+                    recipe.file,
+                    field,
+                    f"must divide evenly over the {replicas} replicas of this strategy",
+                    allowed=f"a multiple of {replicas}",
+                    value=batch,
+                )
 
 
 def is_chief(strategy: Any) -> bool:
