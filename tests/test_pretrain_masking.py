@@ -82,6 +82,17 @@ def test_mlm_selects_15_percent_with_80_10_10_and_never_a_special_token(corpus, 
     assert (out["input_word_ids"][~sel] == ids[~sel]).all()
 
 
+def test_the_evaluation_masker_masks_the_same_positions_with_the_mask_token_only(corpus):
+    spec, packed = corpus
+    masker = _masker(spec)
+    train, held_out = _run(masker, packed), _run(masker.all_masked(), packed)
+    assert (_selected(train) == _selected(held_out)).all()  # the same draw of positions
+    sel = _selected(held_out)
+    assert (held_out["input_word_ids"][sel] == spec.special_ids()["mask_id"]).all()  # nothing left to copy
+    assert (held_out["input_word_ids"][~sel] == packed["input_word_ids"][~sel]).all()
+    assert masker.config.mask_rate == 0.8  # the training masker is unchanged
+
+
 def test_whole_word_masks_every_piece_of_a_selected_word_and_no_partial_word(corpus):
     spec, packed = corpus
     out = _run(_masker(spec, whole_word=True), packed)

@@ -44,8 +44,10 @@ def test_tiny_bert_learns_masked_words_well_above_the_frequency_baseline(mlm_run
     scores = [e["mlm_heldout_accuracy"] for e in summary["evals"]]
     assert task["heldout_predictions"] > 200
     assert 2 < baseline < 8  # the most frequent held-out target ("the" here)
-    # measured (streamed): 7.0 at step 200, 10.5 at step 400, against 4.29 for "the" everywhere
-    assert scores[-1] > 2 * baseline and scores[-1] > scores[0], (scores, baseline)
+    # every selected piece is the mask token, so nothing is answered by copying it; measured
+    # (streamed): 4.29 at step 200, 5.32 at step 400, against 4.29 for "the" everywhere (full
+    # 64-piece rows, ~9 masks each; one sentence at a time scores 7.5: see the evaluate test)
+    assert scores[-1] > baseline + 0.5 and scores[-1] > scores[0], (scores, baseline)
     assert any("mlm_heldout_accuracy" in line for line in lines)
 
 
@@ -171,8 +173,7 @@ def test_evaluate_scores_single_masked_pieces_of_held_out_text_against_the_basel
     assert figures["sentences"] == len(sentences) > 2000
     assert 0.13 < figures["masked"] / pieces < 0.18, (figures, pieces)  # 15% of pieces, at least one per sentence
     assert 2 < figures["baseline"] < 8  # "the" everywhere
-    # measured: 7.52 against 4.36 after 400 steps (the training-time held-out figure, 10.5,
-    # also counts the 10% of selected pieces left unchanged, which the model copies)
+    # measured: 7.52 against 4.36 after 400 steps
     assert figures["accuracy"] > figures["baseline"] + 2, figures
     assert evaluate_build(build.root).results["mlm"] == report.results["mlm"]  # the same positions every time
     (gate,) = report.gates

@@ -23,6 +23,8 @@ rows and words are. Never past `max_predictions`.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +76,14 @@ class MlmMasker:
         self._special = tf.constant(special)
         self._starts = tf.constant(word_starts(tokens, family, suffix_indicator))
         self._ordinary = tf.constant(np.flatnonzero(~special), tf.int32)
+
+    def all_masked(self) -> MlmMasker:
+        """This masker with every selected piece replaced by the mask token (none random,
+        none kept): what held-out accuracy scores, since a kept piece is answered by
+        copying it."""
+        other = copy.copy(self)
+        other.config = dataclasses.replace(self.config, mask_rate=1.0, random_rate=0.0)
+        return other
 
     @classmethod
     def for_tokenizer(cls, config: MlmConfig, spec: Any) -> MlmMasker:

@@ -442,17 +442,19 @@ def _evaluator(recipe: Recipe, trainer: Any, tokenizer: Any, pooling: str) -> An
 
 def _heldout_mlm(recipe: Recipe, trainer: Any, task: Any) -> Callable[[], dict[str, float]]:
     """Accuracy x100 of the masked-LM predictions on the held-out examples, masked once with
-    a fixed seed (the same positions at every evaluation), and of the sentence-order
-    predictions when the task has them. Records the most-frequent-token baseline on the same
-    positions in the task's options (train.json)."""
+    a fixed seed (the same positions at every evaluation, every selected piece replaced by
+    the mask token), and of the sentence-order predictions when the task has them. Records
+    the most-frequent-token baseline on the same positions in the task's options
+    (train.json)."""
     import tensorflow as tf
 
     order = bool(task.options.get("sentence_order"))
+    masker = task.masker.all_masked()
     batches = _heldout_batches(
         recipe,
         task,
         lambda i, b: mlm_features(
-            task.masker,
+            masker,
             b["input_word_ids"],
             b["input_mask"],
             b["first_length"] if order else None,
