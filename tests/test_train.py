@@ -299,7 +299,23 @@ def test_checkpoints_are_chosen_on_held_out_pairs_and_dev_is_only_reported(tmp_p
         for name, text in doc_pages(exported.layout.read_manifest(), None, "https://example.com/hub").items()
         if name.endswith("/tiny_trained/1.md")
     )
-    assert "chosen by Spearman on sts_heldout, pairs held out of the training data" in page
+    assert "chosen by Spearman on sts_heldout (pairs whose scores no objective trained on)" in page
+
+
+def test_train_selection_sets_choose_the_checkpoint(tmp_path, tiny_hf):
+    from tfhub_kit.train import train_recipe
+
+    rows = (DATA / "stsb/stsb-en-train.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    (tmp_path / "slice.csv").write_text("".join(rows[-64:]), encoding="utf-8")
+    selection = [{"name": "stsb-train-slice", "path": str(tmp_path / "slice.csv"), "format": "stsb_csv"}]
+    recipe = tiny_train_recipe(tmp_path / "r", tiny_hf, steps=6, eval_every=2, selection=selection)
+    result = train_recipe(recipe, out_dir=tmp_path / "build")
+    evals = result.summary["evals"]
+    assert all({"korsts-dev", "stsb-train-slice"} <= e.keys() for e in evals) and len(evals) == 3
+    best = max(evals, key=lambda e: e["stsb-train-slice"])
+    assert result.summary["best"]["step"] == best["step"] and result.summary["best"]["chosen_on"] == [
+        "stsb-train-slice"
+    ]
 
 
 def test_an_sts_objective_without_data_is_refused(tmp_path, tiny_hf):

@@ -161,7 +161,16 @@ def _check_train(recipe: Recipe, train: TrainSection, where: str = "train") -> l
             allowed="train a transformer, or drop the static transform",
             show_value=False,
         )
-    named: list[tuple[str, str]] = []
+    named: list[tuple[str, str]] = [(f"{where}.selection[{i}].path", s.path) for i, s in enumerate(train.selection)]
+    names = [s.name for s in train.selection] + [s.name for s in recipe.evaluate.sts]
+    if len(set(names)) != len(names):
+        raise RecipeError(
+            recipe.file,
+            f"{where}.selection",
+            "a name is used twice among train.selection and evaluate.sts",
+            allowed="a distinct name for each set",
+            value=names,
+        )
     fmts = {"distill": TEXT_FORMATS + STS_FORMATS + NLI_FORMATS, "sts": STS_FORMATS}
     prefix = where
     for i, step in enumerate(train.objectives):

@@ -499,6 +499,10 @@ class TrainSection:
     log_every: int = field(default=10, metadata={"check": "positive"})
     """Steps between console lines and TensorBoard scalars."""
     select: Literal["best", "last"] = "best"
+    selection: tuple[StsSet, ...] = ()
+    """STS sets that choose the best checkpoint (e.g. pairs of a train split whose scores no
+    objective trains on); with them, or with an sts objective's `held_out`, the
+    `evaluate.sts` sets are scored at each evaluation but only reported."""
     phases: tuple[PhaseSection, ...] = ()
     """Phases run first, in order, each on the network the one before left; this section's
     own objectives are the last phase, whose checkpoint export takes."""
@@ -518,6 +522,7 @@ class TrainSection:
                 optimizer=phase.optimizer or self.optimizer,
                 eval_every=phase.eval_every,
                 select=phase.select,
+                selection=(),
                 phases=(),
             )
             out.append((f"train.phases[{k}]", section))

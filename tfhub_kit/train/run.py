@@ -399,14 +399,16 @@ def _check_teacher_width(recipe: Recipe, tasks: list[Any], width: int) -> None:
 
 
 def _evaluator(recipe: Recipe, trainer: Any, tokenizer: Any, pooling: str) -> Any:
-    """Spearman x100 of cosine similarity on the recipe's evaluate.sts sets and on the pairs
-    sts objectives hold out (`held_out`, named `<task>_heldout`), and for a masked-LM or
-    infilling objective the accuracy x100 on the prepared corpus's held-out examples. With
-    held-out pairs, checkpoints are chosen on them alone."""
+    """Spearman x100 of cosine similarity on the recipe's evaluate.sts sets, on the pairs sts
+    objectives hold out (`held_out`, named `<task>_heldout`) and on `train.selection`, and for
+    a masked-LM or infilling objective the accuracy x100 on the prepared corpus's held-out
+    examples. With held-out pairs or selection sets, checkpoints are chosen on them alone."""
 
     network = trainer.network
     sets = [(s.name, read_sts(recipe.data_path(s.path), s.format)) for s in recipe.evaluate.sts]
+    assert recipe.train is not None
     selection = [(f"{t.name}_heldout", t.selection) for t in trainer.tasks if t.selection is not None]
+    selection += [(s.name, read_sts(recipe.data_path(s.path), s.format)) for s in recipe.train.selection]
     mlm = [t for t in trainer.tasks if t.kind == "mlm"]
     infilling = [t for t in trainer.tasks if t.kind == "infilling"]
     if not sets and not selection and not mlm and not infilling:
@@ -414,7 +416,7 @@ def _evaluator(recipe: Recipe, trainer: Any, tokenizer: Any, pooling: str) -> An
             recipe.file,
             "train.eval_every",
             "needs something to score",
-            allowed="evaluate.sts sets, held-out sts pairs, or an mlm or infilling objective (held-out accuracy)",
+            allowed="evaluate.sts or train.selection sets, held-out sts pairs, or an mlm or infilling objective",
             show_value=False,
         )
     embed = (
