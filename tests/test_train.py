@@ -209,6 +209,50 @@ def test_translation_pairs_and_cross_lingual_pairs_reach_the_training_tasks(tmp_
     assert sts.columns["second"][11].decode() == "An air plane is taking off."
 
 
+def test_sentence_batches_are_cut_to_the_smallest_bucket_that_holds_the_step(tmp_path, tiny_hf):
+    import tensorflow as tf
+
+    from tfhub_kit.networks import inspect_source
+    from tfhub_kit.recipe import load_recipe
+    from tfhub_kit.tokenizers.build import build_preprocessor
+    from tfhub_kit.train.data import dataset_function, load_tasks, row_lengths
+
+    lines = {"path": str(DATA / "stsb/stsb-en-train.sentences.txt"), "max_rows": 300}
+    stsb = {"path": str(DATA / "stsb/stsb-en-train.csv"), "format": "stsb_csv", "max_rows": 300}
+    objectives = [{"contrastive": {"sentences": [lines]}}, {"sts": {"data": [stsb]}}]
+    recipe = load_recipe(tiny_train_recipe(tmp_path / "r", tiny_hf, objectives=objectives, seq_length=64))
+    tasks = load_tasks(recipe, teacher=None)
+    preprocessor = build_preprocessor(inspect_source(recipe).tokenizer, 64)
+    lengths = {t.name: row_lengths(t, preprocessor) for t in tasks}
+    assert recipe.train.bucket_lengths() == (16, 32, 64)  # the default for seq_length 64
+
+    def steps(start, buckets=(16, 32, 64)):
+        fn = dataset_function(
+            tasks, preprocessor, seed=0, start_step=start, stop_step=12, buckets=buckets, lengths=lengths
+        )
+        return list(fn(tf.distribute.InputContext()))
+
+    cut, full = steps(0), steps(0, buckets=())
+    seen = set()
+    for step, (short, padded) in enumerate(zip(cut, full, strict=True)):
+        texts = [(t.name, c) for t in tasks for c, v in short[t.name].items() if isinstance(v, dict)]
+        widths = {short[name][c]["input_word_ids"].shape[1] for name, c in texts}
+        assert len(widths) == 1, widths  # every sentence batch of a step has one length
+        (width,) = widths
+        seen.add(width)
+        longest = 0
+        for name, column in texts:
+            ids, whole = short[name][column], padded[name][column]
+            for key in ids:  # the cut drops padding only
+                np.testing.assert_array_equal(ids[key].numpy(), whole[key].numpy()[:, :width])
+            longest = max(longest, int(whole["input_mask"].numpy().sum(axis=1).max()))
+        assert longest <= width and (width == 16 or longest > width // 2), (step, longest, width)
+    assert len(seen) >= 2, seen  # real data spans more than one bucket
+    later = steps(5)  # a resumed run cuts its steps as the first run did
+    for a, b in zip(cut[5:], later, strict=True):
+        assert a["sts"]["first"]["input_word_ids"].shape == b["sts"]["first"]["input_word_ids"].shape
+
+
 def test_silver_pairs_are_each_rows_nearest_and_random_partners_scored_by_cosine():
     from tfhub_kit.train.data import silver_pairs
 

@@ -161,6 +161,14 @@ def _check_train(recipe: Recipe, train: TrainSection, where: str = "train") -> l
             allowed="train a transformer, or drop the static transform",
             show_value=False,
         )
+    if any(not 8 <= b <= train.seq_length for b in train.seq_buckets):
+        raise RecipeError(
+            recipe.file,
+            f"{where}.seq_buckets",
+            "each length must fit the training rows",
+            allowed=f"lengths from 8 to seq_length ({train.seq_length})",
+            value=list(train.seq_buckets),
+        )
     named: list[tuple[str, str]] = [(f"{where}.selection[{i}].path", s.path) for i, s in enumerate(train.selection)]
     names = [s.name for s in train.selection] + [s.name for s in recipe.evaluate.sts]
     if len(set(names)) != len(names):

@@ -482,7 +482,13 @@ class TrainSection:
     tpu: TpuSection | None = None
     """The TPU's address, for `strategy: tpu`."""
     seq_length: int = field(default=128, metadata={"check": "seq_length"})
-    """Pieces per sentence in training batches (static shapes)."""
+    """Pieces per sentence in training batches at most (longer sentences are cut)."""
+    seq_buckets: tuple[int, ...] = ()
+    """Lengths a sentence objective's batch is cut to: each step takes the smallest that
+    holds the longest row of its global batch, so the step runs on a handful of static
+    shapes (what XLA and TPUs accept) with little padding. Empty: `seq_length` / 4,
+    `seq_length` / 2 and `seq_length` (multiples of 8); `[seq_length]` turns bucketing off.
+    Masked-LM and infilling rows keep their full prepared length."""
     global_batch_size: int = field(default=32, metadata={"check": "positive"})
     steps: int | None = field(default=None, metadata={"check": "positive"})
     epochs: float | None = field(default=None, metadata={"check": "weight"})
@@ -506,6 +512,13 @@ class TrainSection:
     phases: tuple[PhaseSection, ...] = ()
     """Phases run first, in order, each on the network the one before left; this section's
     own objectives are the last phase, whose checkpoint export takes."""
+
+    def bucket_lengths(self) -> tuple[int, ...]:
+        """The sentence batches' lengths, ascending, the last `seq_length`."""
+        if self.seq_buckets:
+            return tuple(sorted({*self.seq_buckets, self.seq_length}))
+        auto = {max(8, self.seq_length // 4 // 8 * 8), max(8, self.seq_length // 2 // 8 * 8), self.seq_length}
+        return tuple(sorted(auto))
 
     def phase_sections(self) -> list[tuple[str, TrainSection]]:
         """(dotted field, settings) of every phase in order: each earlier phase as this

@@ -316,11 +316,24 @@ def batch_indices(rows: int, batch: int, seed: int, start_step: int, stop_step: 
 
 
 def dataset_function(
-    tasks: list[Task], preprocessor: Any, *, seed: int, start_step: int, stop_step: int
+    tasks: list[Task],
+    preprocessor: Any,
+    *,
+    seed: int,
+    start_step: int,
+    stop_step: int,
+    buckets: tuple[int, ...] = (),
+    lengths: dict[str, np.ndarray] | None = None,
 ) -> Callable[[Any], Any]:
     """`input_context -> tf.data.Dataset` of per-replica batches (a dict per task) for
-    `strategy.distribute_datasets_from_function`."""
+    `strategy.distribute_datasets_from_function`. With `buckets` (ascending, the last the
+    preprocessor's length) and `lengths` (`row_lengths` per task), every sentence batch of a
+    step is cut to the smallest bucket that holds the longest row of that step's global
+    batches: a function of the seed and the step, so every worker and a resumed run cut
+    alike."""
     import tensorflow as tf
+
+    step_lengths = _step_buckets(tasks, lengths, buckets, seed, start_step, stop_step) if buckets and lengths else None
 
     def make(ctx: Any) -> Any:
         parts = {}
@@ -335,6 +348,9 @@ def dataset_function(
                 idx = batch_indices(task.rows, task.batch_size, seed_t, start_step, stop_step)
                 mine = idx[:, first : first + share].reshape(-1)
                 ds = tf.data.Dataset.from_tensor_slices(mine).batch(per_replica, drop_remainder=True)
+                if step_lengths is not None and task.kind not in ("mlm", "infilling"):
+                    cut = np.repeat(step_lengths, share // per_replica).astype(np.int32)
+                    ds = tf.data.Dataset.zip((ds, tf.data.Dataset.from_tensor_slices(cut)))
             if task.kind in ("mlm", "infilling"):
                 # batch i of this pipeline is replica share i % k of global step start + i // k
                 k = share // per_replica
@@ -344,7 +360,8 @@ def dataset_function(
                 masked = make_features(task, per_replica, first, k, seed_t, start_step)
                 parts[task.name] = ds.enumerate().map(masked, num_parallel_calls=tf.data.AUTOTUNE)
                 continue
-            parts[task.name] = ds.map(_featurizer(task, preprocessor, per_replica), num_parallel_calls=tf.data.AUTOTUNE)
+            featurize = _featurizer(task, preprocessor, per_replica, cut=step_lengths is not None)
+            parts[task.name] = ds.map(featurize, num_parallel_calls=tf.data.AUTOTUNE)
         options = tf.data.Options()
         options.deterministic = True
         return tf.data.Dataset.zip(parts).prefetch(2).with_options(options)
@@ -352,26 +369,61 @@ def dataset_function(
     return make
 
 
-def _featurizer(task: Task, preprocessor: Any, batch: int) -> Callable[[Any], dict[str, Any]]:
+def _featurizer(task: Task, preprocessor: Any, batch: int, *, cut: bool = False) -> Callable[..., dict[str, Any]]:
+    """Row indices (and, with `cut`, the step's bucket length) -> the task's features: text
+    columns as encoder inputs [batch, length], the others gathered."""
     import tensorflow as tf
 
     seq = preprocessor.seq_length
     columns = {k: tf.constant(v) for k, v in task.columns.items()}
 
-    def ids(text: Any) -> dict[str, Any]:
-        out = preprocessor(text)
-        return {k: tf.ensure_shape(v, [batch, seq]) for k, v in out.items()}
+    def ids(text: Any, length: Any) -> dict[str, Any]:
+        out = {k: tf.ensure_shape(v, [batch, seq]) for k, v in preprocessor(text).items()}
+        if length is None:
+            return out
+        return {k: tf.ensure_shape(v[:, :length], [batch, None]) for k, v in out.items()}
 
-    def featurize(rows: Any) -> dict[str, Any]:
+    def featurize(rows: Any, length: Any = None) -> dict[str, Any]:
         feats = {}
         for key, column in columns.items():
             values = tf.gather(column, rows)
             feats[key] = (
-                ids(values) if column.dtype == tf.string else tf.ensure_shape(values, [batch, *column.shape[1:]])
+                ids(values, length)
+                if column.dtype == tf.string
+                else tf.ensure_shape(values, [batch, *column.shape[1:]])
             )
         return feats
 
     return featurize
+
+
+def row_lengths(task: Task, preprocessor: Any, chunk: int = 4096) -> np.ndarray:
+    """[rows] the encoder-input length (special tokens included, at most the preprocessor's
+    seq_length) of each row's longest text column."""
+    import tensorflow as tf
+
+    texts = [c for c in task.columns.values() if c.dtype.kind in "SUO"]
+    longest = np.zeros(task.rows, np.int32)
+    for column in texts:
+        for start in range(0, task.rows, chunk):
+            mask = preprocessor(tf.constant(column[start : start + chunk]))["input_mask"]
+            found = tf.reduce_sum(mask, axis=1).numpy()
+            longest[start : start + chunk] = np.maximum(longest[start : start + chunk], found)
+    return longest
+
+
+def _step_buckets(
+    tasks: list[Task], lengths: dict[str, np.ndarray], buckets: tuple[int, ...], seed: int, start: int, stop: int
+) -> np.ndarray:
+    """[stop - start] the bucket of each step: the smallest that holds the longest row any
+    sentence task reads in that step's global batch."""
+    longest = np.zeros(stop - start, np.int32)
+    for t_index, task in enumerate(tasks):
+        if task.name in lengths:
+            idx = batch_indices(task.rows, task.batch_size, seed + 1000 * t_index, start, stop)
+            longest = np.maximum(longest, lengths[task.name][idx].max(axis=1))
+    sizes = np.asarray(buckets)
+    return sizes[np.minimum(np.searchsorted(sizes, longest), len(sizes) - 1)]
 
 
 def _streamed_rows(stream: Stream, ctx: Any, seed: int, share: int, start_step: int, stop_step: int, batch: int) -> Any:

@@ -38,7 +38,7 @@ from tfhub_kit.recipe import Recipe, load_recipe
 from tfhub_kit.runs import TRAIN_FILE, run_id
 from tfhub_kit.teacher import cached_vectors, embed_in_batches, network_embedder, python_embedder, saved_model_embedder
 from tfhub_kit.tokenizers.build import build_preprocessor
-from tfhub_kit.train.data import dataset_function, infilling_features, load_tasks, mlm_features
+from tfhub_kit.train.data import dataset_function, infilling_features, load_tasks, mlm_features, row_lengths
 from tfhub_kit.train.loop import BEST_DIR, CKPT_DIR, Evaluator, Trainer, fit
 from tfhub_kit.train.strategy import barrier, check_batch_sizes, is_chief, make_strategy, resolve_kind
 
@@ -211,11 +211,21 @@ def train_in_strategy(
                 say(f"starting from the earlier phase's weights: {start_from}")
                 tf.train.Checkpoint(model=network.backbone).read(str(start_from)).expect_partial()
             preprocessor = build_preprocessor(built.source.tokenizer, train.seq_length)
+            buckets = train.bucket_lengths()
+            lengths = {t.name: row_lengths(t, preprocessor) for t in tasks if t.kind not in ("mlm", "infilling")}
+            if lengths and len(buckets) > 1:
+                say(f"sentence batches cut to lengths {', '.join(map(str, buckets))} (train.seq_buckets)")
             evaluator = _evaluator(recipe, trainer, built.source.tokenizer, pooling) if train.eval_every else None
             summary = fit(
                 trainer,
                 lambda start: dataset_function(
-                    tasks, preprocessor, seed=train.seed, start_step=start, stop_step=total_steps
+                    tasks,
+                    preprocessor,
+                    seed=train.seed,
+                    start_step=start,
+                    stop_step=total_steps,
+                    buckets=buckets,
+                    lengths=lengths,
                 ),
                 total_steps=total_steps,
                 run_dir=run_dir,
