@@ -4,8 +4,10 @@ Both train all-MiniLM-L6-v2 on STS-B train pairs with the cosine-similarity regr
 (sentence-transformers' CosineSimilarityLoss = our `sts` objective with `cosine_mse`), AdamW,
 the same batch and the same truncation, on this machine's CPU. Each is timed over the same
 number of steps after warm-up steps (tracing, thread pools); an example is one scored pair.
-Ours pads every batch to the fixed `--seq-length` (the static shapes TPUs need);
-sentence-transformers pads each batch to its longest pair.
+Ours cuts each step's batch to the smallest of the recipe's length buckets that holds it
+(`train.seq_buckets`, default `--seq-length` / 4, / 2, 1: a few static shapes, as TPUs need;
+`--no-buckets` pads every batch to `--seq-length`); sentence-transformers pads each batch to
+its longest pair. Both draw shuffled batches of the same STS-B train pairs.
 
     .venv/bin/python benchmarks/train_throughput.py [--batch 32 --steps 30 --warmup 5 --seq-length 64 --jit]
 """
@@ -37,7 +39,7 @@ def ours(args: argparse.Namespace, work: Path) -> float:
     from tfhub_kit.networks import embedding_settings
     from tfhub_kit.recipe import load_recipe
     from tfhub_kit.tokenizers.build import build_preprocessor
-    from tfhub_kit.train.data import dataset_function, load_tasks
+    from tfhub_kit.train.data import dataset_function, load_tasks, row_lengths
     from tfhub_kit.train.loop import Trainer
     from tfhub_kit.train.strategy import make_strategy
 
@@ -47,6 +49,7 @@ def ours(args: argparse.Namespace, work: Path) -> float:
         "strategy": "cpu",
         "jit_compile": args.jit,
         "seq_length": args.seq_length,
+        **({"seq_buckets": [args.seq_length]} if args.no_buckets else {}),
         "global_batch_size": args.batch,
         "steps": args.steps + args.warmup,
         "optimizer": {"learning_rate": 2e-5, "warmup_steps": 0},
@@ -63,7 +66,11 @@ def ours(args: argparse.Namespace, work: Path) -> float:
             built.network, tasks, strategy, recipe.train, total_steps=total, pooling=pooling, normalize=normalize
         )
         preprocessor = build_preprocessor(built.source.tokenizer, args.seq_length)
-        fn = dataset_function(tasks, preprocessor, seed=0, start_step=0, stop_step=total)
+        lengths = {t.name: row_lengths(t, preprocessor) for t in tasks}
+        buckets = recipe.train.bucket_lengths()
+        fn = dataset_function(
+            tasks, preprocessor, seed=0, start_step=0, stop_step=total, buckets=buckets, lengths=lengths
+        )
         iterator = iter(strategy.distribute_datasets_from_function(fn))
         float(trainer.train_loop(iterator, tf.constant(args.warmup, tf.int64))["sts"])
         start = time.perf_counter()
@@ -133,6 +140,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--seq-length", type=int, default=64)
     parser.add_argument("--jit", action="store_true", help="compile our step with XLA (jit_compile: true)")
+    parser.add_argument("--no-buckets", action="store_true", help="pad every batch to --seq-length")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="train-bench-") as tmp:
         work = Path(tmp)
@@ -140,7 +148,8 @@ def main() -> None:
         (work / "st").mkdir()
         a = ours(args, work / "ours")
         xla = ", XLA" if args.jit else ""
-        print(f"ours (tf.distribute custom loop, fixed length {args.seq_length}{xla}): {a:.1f} examples/s")
+        shape = f"fixed length {args.seq_length}" if args.no_buckets else f"length buckets up to {args.seq_length}"
+        print(f"ours (tf.distribute custom loop, {shape}{xla}): {a:.1f} examples/s")
         b = sentence_transformers_fit(args, work / "st")
         print(f"sentence-transformers fit (PyTorch, padded per batch): {b:.1f} examples/s")
         print(f"ratio ours / sentence-transformers: {a / b:.2f}x (batch {args.batch}, {args.steps} timed steps)")
