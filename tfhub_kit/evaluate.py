@@ -128,6 +128,7 @@ def _embedding_figures(
     """STS, bitext and speed figures of the embedding SavedModel, and results.png."""
     model = _load(layout, manifest, "embedding")
     batch = config["speed"]["batch_size"]
+    reference = _float32_reference(layout, manifest, batch)
     speed_pool: list[str] = []  # the first STS set's sentences, interleaved
     scatter: dict[str, tuple[np.ndarray, list[float]]] = {}
 
@@ -137,6 +138,11 @@ def _embedding_figures(
         say(f"STS {item['name']}: {len(gold)} pairs")
         sims = cosine_rows(encode(model, first, batch_size=batch), encode(model, second, batch_size=batch))
         figures = {"spearman": 100 * spearman(sims, gold), "pearson": 100 * pearson(sims, gold), "pairs": len(gold)}
+        if reference is not None:  # a reduced-precision embedding: the float32 figure beside it
+            exact = cosine_rows(reference(first), reference(second))
+            figures["spearman_float32"] = 100 * spearman(exact, gold)
+            gap = abs(figures["spearman"] - figures["spearman_float32"])
+            report.gates.append(Gate(f"sts.{item['name']}.float32_margin", STS_PRECISION_GAP - gap, 0.0))
         results["sts"][item["name"]] = figures
         scatter[item["name"]] = (sims, gold)
         if item.get("min_spearman") is not None:
@@ -175,6 +181,40 @@ def _embedding_figures(
             )
         )
     draw_results(layout.root / RESULTS_PNG, sts=scatter, results=results, references=references)
+
+
+STS_PRECISION_GAP = 0.1
+"""A reduced-precision embedding's STS Spearman x100 stays this close to float32's."""
+
+
+def _float32_reference(layout: BuildLayout, manifest: Manifest, batch: int) -> Callable[[list[str]], np.ndarray] | None:
+    """For a reduced-precision embedding, float32 sentence vectors from the build's encoder
+    and preprocessing SavedModels pooled as the embedding pools; else None."""
+    import tensorflow as tf
+
+    info = manifest.saved_models["embedding"]
+    if (info.get("inference") or {}).get("precision", "float32") == "float32":
+        return None
+    if not {"encoder", "preprocess"} <= manifest.saved_models.keys():
+        raise BuildLayoutError(
+            f"{layout.root}: a {info['inference']['precision']} embedding is compared with float32 through the "
+            "encoder and preprocess SavedModels; add them to export.saved_models"
+        )
+    encoder, preprocess = _load(layout, manifest, "encoder"), _load(layout, manifest, "preprocess")
+
+    def vectors(batch_text: list[str]) -> np.ndarray:
+        inputs = preprocess(tf.constant(batch_text))
+        out = encoder(inputs, training=False)
+        if info["pooling"] == "mean":
+            mask = tf.cast(inputs["input_mask"], tf.float32)[:, :, None]
+            vec = tf.reduce_sum(out["sequence_output"] * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+        elif info["pooling"] == "cls":
+            vec = out["sequence_output"][:, 0]
+        else:
+            vec = out["pooled_output"]
+        return (tf.math.l2_normalize(vec, axis=-1) if info["normalize"] else vec).numpy()
+
+    return lambda sentences: embed_in_batches(vectors, sentences, batch_size=batch)
 
 
 def _mlm_sets(

@@ -61,9 +61,13 @@ def export_network(
         preprocessor = build_preprocessor(source.tokenizer, settings.seq_length)
         pooling, normalize = embedding_settings(recipe, source)
         inference = None
+        precision = settings.embedding.precision
         if "embedding" in kinds:
             inference = _padding_free(network, preprocessor, settings.probes, pooling=pooling, normalize=normalize)
             say(f"embedding/ inference: {inference['note']}")
+            if precision != "float32":
+                inference |= _check_precision(recipe, network, preprocessor, inference, pooling, normalize, precision)
+                say(f"embedding/ in {precision}: probes within {inference['float32_max_abs_diff']:.1e} of float32")
         if "text_generation" in kinds and source.architecture.model_type != "bart":
             raise RecipeError(
                 recipe.file,
@@ -82,6 +86,7 @@ def export_network(
                 pooling=pooling,
                 normalize=normalize,
                 padding_free=bool(inference and inference["padding_free"]),
+                precision=precision,
             ),
         }
         if "text_generation" in kinds:
@@ -256,10 +261,17 @@ def _mlm_module(network: Network, head: Any, spec: dict[str, Any]) -> Any:
 
 
 def embedding_module(
-    network: Network, preprocessor: Any, *, pooling: str, normalize: bool, padding_free: bool = False
+    network: Network,
+    preprocessor: Any,
+    *,
+    pooling: str,
+    normalize: bool,
+    padding_free: bool = False,
+    precision: str = "float32",
 ) -> Any:
     """The text-embedding SavedModel root: strings[b] -> float32 [b, dim], Reusable. With
-    `padding_free`, inference (training=False) skips the padding (`tfhub_kit.packed`)."""
+    `padding_free`, inference (training=False) skips the padding (`tfhub_kit.packed`), its
+    matmuls in `precision`."""
     import tensorflow as tf
 
     root = reusable_root(network.variables, network.trainable_variables)
@@ -269,10 +281,58 @@ def embedding_module(
     def call(sentences: tf.Tensor, training: bool = False) -> tf.Tensor:
         inputs = preprocessor.pack_dynamic(sentences)
         if not training:
-            return pooled_vectors(network, inputs, pooling=pooling, normalize=normalize, padding_free=padding_free)
+            return pooled_vectors(
+                network, inputs, pooling=pooling, normalize=normalize, padding_free=padding_free, precision=precision
+            )
         return pool(network(inputs, training=True), inputs["input_mask"], pooling=pooling, normalize=normalize)
 
     return with_text_embedding_calls(root, call)
+
+
+PRECISION_TOLERANCE = 1e-2
+
+
+def _check_precision(
+    recipe: Recipe,
+    network: Network,
+    preprocessor: Any,
+    inference: dict[str, Any],
+    pooling: str,
+    normalize: bool,
+    precision: str,
+) -> dict[str, Any]:
+    """The probes' largest difference between `precision` and float32 vectors; refuses a
+    network without the padding-free path or a difference above PRECISION_TOLERANCE."""
+    import tensorflow as tf
+
+    field = "export.embedding.precision"
+    if not inference["padding_free"]:
+        raise RecipeError(
+            recipe.file,
+            field,
+            f"needs the padding-free path: {inference['reason']}",
+            allowed="float32",
+            value=precision,
+        )
+    inputs = preprocessor.pack_dynamic(tf.constant(list(recipe.export.probes)))
+    vectors = {
+        p: pooled_vectors(network, inputs, pooling=pooling, normalize=normalize, padding_free=True, precision=p)
+        for p in ("float32", precision)
+    }
+    diff = float(tf.reduce_max(tf.abs(vectors["float32"] - vectors[precision])))
+    if diff > PRECISION_TOLERANCE:
+        raise RecipeError(
+            recipe.file,
+            field,
+            f"moves a probe's vector by {diff:.3g} from float32 (more than {PRECISION_TOLERANCE:g})",
+            allowed="float32 for this model",
+            value=precision,
+        )
+    return {
+        "precision": precision,
+        "float32_max_abs_diff": diff,
+        "float32_probes": vectors["float32"].numpy().tolist(),
+    }
 
 
 def _padding_free(

@@ -114,6 +114,8 @@ def validate_build(
         for kind in _order(kinds):
             say(f"checking {kind}/")
             extra = [("mlm", check_encoder_mlm)] if manifest.saved_models[kind].get("mlm") else []
+            if (manifest.saved_models[kind].get("inference") or {}).get("precision", "float32") != "float32":
+                extra.append(("float32", check_float32_agreement))
             for name, check in _CHECKS[kind] + extra:
                 report.results.append(_run(kind, name, check, ctx))
         for consumer, proc in pending.items():
@@ -543,6 +545,21 @@ def check_probes(kind: str, ctx: _Context) -> None:
     diff = float(np.abs(found - want).max()) if found.shape == want.shape else float("inf")
     _expect(diff <= ctx.tolerance, f"max abs difference <= {ctx.tolerance:g}", f"{diff:.3g}")
 
+
+def check_float32_agreement(kind: str, ctx: _Context) -> None:
+    """a reduced-precision embedding stays within 1e-2 of the float32 vectors recorded at export"""
+    import numpy as np
+
+    inference = ctx.manifest.saved_models[kind]["inference"]
+    found = ctx.model(kind)(ctx.text).numpy()
+    want = np.asarray(inference["float32_probes"], dtype=np.float32)
+    diff = float(np.abs(found - want).max()) if found.shape == want.shape else float("inf")
+    _expect(
+        diff <= FLOAT32_TOLERANCE, f"{inference['precision']} within {FLOAT32_TOLERANCE:g} of float32", f"{diff:.3g}"
+    )
+
+
+FLOAT32_TOLERANCE = 1e-2
 
 _COMMON = [("assets", check_assets), ("load", check_load), ("signature", check_signature)]
 

@@ -107,6 +107,11 @@ class EmbeddingSection:
     """How token vectors become one vector."""
     normalize: Literal["auto", "yes", "no"] = "auto"
     """L2-normalise the sentence vector."""
+    precision: Literal["float32", "bfloat16"] = "float32"
+    """`bfloat16` runs the embedding model's matmuls in bfloat16 (twice the float32 rate on
+    CPUs with AVX512-BF16 or AMX, and on accelerators; float32 in and out). It needs the
+    padding-free path; export refuses it when a probe's vector moves more than 1e-2 from
+    float32, and validate checks the same on the built model."""
 
 
 @dataclass(frozen=True)
