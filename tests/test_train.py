@@ -224,7 +224,7 @@ def test_sentence_batches_are_cut_to_the_smallest_bucket_that_holds_the_step(tmp
     tasks = load_tasks(recipe, teacher=None)
     preprocessor = build_preprocessor(inspect_source(recipe).tokenizer, 64)
     lengths = {t.name: row_lengths(t, preprocessor) for t in tasks}
-    assert recipe.train.bucket_lengths() == (16, 32, 64)  # the default for seq_length 64
+    assert recipe.train.bucket_lengths() == (8, 16, 24, 32, 40, 48, 56, 64)  # the default for seq_length 64
 
     def steps(start, buckets=(16, 32, 64)):
         fn = dataset_function(

@@ -491,8 +491,9 @@ class TrainSection:
     seq_buckets: tuple[int, ...] = ()
     """Lengths a sentence objective's batch is cut to: each step takes the smallest that
     holds the longest row of its global batch, so the step runs on a handful of static
-    shapes (what XLA and TPUs accept) with little padding. Empty: `seq_length` / 4,
-    `seq_length` / 2 and `seq_length` (multiples of 8); `[seq_length]` turns bucketing off.
+    shapes (what XLA and TPUs accept) with little padding. Empty: eight evenly spaced lengths
+    up to `seq_length` (multiples of 8: 16, 32, ... 128 for 128); `[seq_length]` turns
+    bucketing off.
     Masked-LM and infilling rows keep their full prepared length."""
     global_batch_size: int = field(default=32, metadata={"check": "positive"})
     steps: int | None = field(default=None, metadata={"check": "positive"})
@@ -522,8 +523,8 @@ class TrainSection:
         """The sentence batches' lengths, ascending, the last `seq_length`."""
         if self.seq_buckets:
             return tuple(sorted({*self.seq_buckets, self.seq_length}))
-        auto = {max(8, self.seq_length // 4 // 8 * 8), max(8, self.seq_length // 2 // 8 * 8), self.seq_length}
-        return tuple(sorted(auto))
+        step = max(8, self.seq_length // 8 // 8 * 8)  # eight buckets (multiples of 8) at most
+        return tuple(sorted({*range(step, self.seq_length, step), self.seq_length}))
 
     def phase_sections(self) -> list[tuple[str, TrainSection]]:
         """(dotted field, settings) of every phase in order: each earlier phase as this
