@@ -358,7 +358,8 @@ class StsObjective:
     """Share of the `data` pairs (every `1 / held_out`-th row) kept out of training as the
     selection set: checkpoints are then chosen on their Spearman, and `evaluate.sts` sets
     are scored at each evaluation but only reported, never used to choose. Their sentences
-    are also left out of `silver` pairs."""
+    are also left out of `silver` pairs; `cross_lingual` rows are not held out (leave them
+    out of a recipe that selects this way, or their translations carry the scores in)."""
 
 
 @dataclass(frozen=True)

@@ -212,8 +212,9 @@ def train_in_strategy(
                 tf.train.Checkpoint(model=network.backbone).read(str(start_from)).expect_partial()
             preprocessor = build_preprocessor(built.source.tokenizer, train.seq_length)
             buckets = train.bucket_lengths()
-            lengths = {t.name: row_lengths(t, preprocessor) for t in tasks if t.kind not in ("mlm", "infilling")}
-            if lengths and len(buckets) > 1:
+            sentence_tasks = [t for t in tasks if t.kind not in ("mlm", "infilling")] if len(buckets) > 1 else []
+            lengths = {t.name: row_lengths(t, preprocessor) for t in sentence_tasks}
+            if lengths:
                 say(f"sentence batches cut to lengths {', '.join(map(str, buckets))} (train.seq_buckets)")
             evaluator = _evaluator(recipe, trainer, built.source.tokenizer, pooling) if train.eval_every else None
             summary = fit(
