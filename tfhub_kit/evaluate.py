@@ -96,16 +96,16 @@ def evaluate_build(build_dir: str | Path, *, progress: Callable[[str], None] | N
     references = _reference_results(layout, config.get("reference_models", []))
     report = EvaluationReport(build_dir=str(layout.root))
     results: dict[str, Any] = {"handle": manifest.handle, "sts": {}, "bitext": {}}
-    if mlm_sets:
-        results["mlm"] = _mlm_sets(layout, manifest, mlm_sets, report, say)
-    if embedding:
-        _embedding_figures(layout, manifest, config, results, report, references, say)
-    results["size"] = {
+    results["size"] = {  # before the figures: results.png draws it
         "parameters": manifest.saved_models.get("embedding", manifest.saved_models.get("encoder", {})).get(
             "parameters"
         ),
         "bytes": {kind: info["bytes"] for kind, info in manifest.saved_models.items()},
     }
+    if mlm_sets:
+        results["mlm"] = _mlm_sets(layout, manifest, mlm_sets, report, say)
+    if embedding:
+        _embedding_figures(layout, manifest, config, results, report, references, say)
     results["transforms"] = manifest.transforms
     results["gates"] = [
         {"metric": g.metric, "value": g.value, "threshold": g.threshold, "passed": g.passed} for g in report.gates
