@@ -29,6 +29,7 @@ from tfhub_kit.files import sha256_file, write_json_atomic
 from tfhub_kit.layout import BuildLayout
 from tfhub_kit.manifest import Manifest
 from tfhub_kit.metrics import cosine_rows, pearson, retrieval_accuracy, spearman
+from tfhub_kit.networks import pool
 from tfhub_kit.plots import RESULTS_PNG, draw_results
 from tfhub_kit.progress import reporter
 from tfhub_kit.teacher import embed_in_batches
@@ -205,14 +206,7 @@ def _float32_reference(layout: BuildLayout, manifest: Manifest, batch: int) -> C
     def vectors(batch_text: list[str]) -> np.ndarray:
         inputs = preprocess(tf.constant(batch_text))
         out = encoder(inputs, training=False)
-        if info["pooling"] == "mean":
-            mask = tf.cast(inputs["input_mask"], tf.float32)[:, :, None]
-            vec = tf.reduce_sum(out["sequence_output"] * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
-        elif info["pooling"] == "cls":
-            vec = out["sequence_output"][:, 0]
-        else:
-            vec = out["pooled_output"]
-        return (tf.math.l2_normalize(vec, axis=-1) if info["normalize"] else vec).numpy()
+        return pool(out, inputs["input_mask"], pooling=info["pooling"], normalize=info["normalize"]).numpy()
 
     return lambda sentences: embed_in_batches(vectors, sentences, batch_size=batch)
 
