@@ -39,6 +39,18 @@ def print_machine() -> None:
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
 
 
+# Hugging Face trainer arguments both training benchmarks share: CPU, no saving, logging or
+# progress bar, full batches only (each side times the same number of whole steps).
+HF_QUIET_TRAINING = {
+    "save_strategy": "no",
+    "logging_strategy": "no",
+    "report_to": [],
+    "use_cpu": True,
+    "dataloader_drop_last": True,
+    "disable_tqdm": True,
+}
+
+
 def ensure_build(build: Path, recipe: Path) -> None:
     """Export `recipe` first when `build` (a `<out>/<publisher>/<model>/<version>` folder)
     has no manifest."""

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from _timing import print_machine
+from _timing import HF_QUIET_TRAINING, print_machine
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -143,13 +143,8 @@ def hugging_face(rows: np.ndarray, folder: Path, args: argparse.Namespace) -> fl
             per_device_train_batch_size=BATCH,
             max_steps=args.steps + args.warmup,
             learning_rate=1e-3,
-            save_strategy="no",
-            logging_strategy="no",
-            report_to=[],
-            use_cpu=True,
-            dataloader_drop_last=True,
-            disable_tqdm=True,
             remove_unused_columns=False,
+            **HF_QUIET_TRAINING,
         ),
         train_dataset=examples,
         data_collator=DataCollatorForLanguageModeling(tokenizer, whole_word_mask=True, mlm_probability=0.15, seed=0),

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import yaml
-from _timing import print_machine
+from _timing import HF_QUIET_TRAINING, print_machine
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -113,12 +113,7 @@ def sentence_transformers_fit(args: argparse.Namespace, work: Path) -> float:
         max_steps=args.steps + args.warmup,
         learning_rate=2e-5,
         warmup_steps=0,
-        save_strategy="no",
-        logging_strategy="no",
-        report_to=[],
-        use_cpu=True,
-        dataloader_drop_last=True,
-        disable_tqdm=True,
+        **HF_QUIET_TRAINING,
     )
     trainer = SentenceTransformerTrainer(
         model=model,
