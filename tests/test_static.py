@@ -119,7 +119,7 @@ def test_distill_rows_equal_model2vec_distill(tiny_teacher, tmp_path, monkeypatc
         str(tiny_teacher), pca_dims=16, sif_coefficient=1e-3, quantize_to="float32", vocabulary=CUSTOM_WORDS
     )
     network, source = _network(tiny_teacher)
-    settings = StaticSection(pca_dims=16, sif_coefficient=1e-3)
+    settings = StaticSection(pca_dims=16, sif_coefficient=1e-3, precision="float32")
     ours = distill_static(network, source.tokenizer, settings, workdir=tmp_path, custom_words=CUSTOM_WORDS)
     assert list(ours.tokens) == list(theirs.tokens)
     assert ours.tokens[-3:] == ("tensorflow", "model2vec", "tfhub")
@@ -136,7 +136,9 @@ def test_bfloat16_rows_are_checked_against_float32(tiny_teacher, tmp_path, monke
 
     network, source = _network(tiny_teacher)
     settings = {"pca_dims": None, "sif_coefficient": None, "normalize": False}
-    exact = distill_static(network, source.tokenizer, StaticSection(**settings), workdir=tmp_path / "f32")
+    exact = distill_static(
+        network, source.tokenizer, StaticSection(**settings, precision="float32"), workdir=tmp_path / "f32"
+    )
     fast = distill_static(
         network, source.tokenizer, StaticSection(**settings, precision="bfloat16"), workdir=tmp_path / "bf16"
     )
@@ -152,6 +154,41 @@ def test_bfloat16_rows_are_checked_against_float32(tiny_teacher, tmp_path, monke
         distill_static(
             network, source.tokenizer, StaticSection(**settings, precision="bfloat16"), workdir=tmp_path / "x"
         )
+
+
+@pytest.mark.parametrize(
+    ("flags", "check", "expected"),
+    [
+        ({"avx512f", "avx512_bf16"}, 0.999, "bfloat16"),
+        ({"amx_bf16"}, 0.999, "bfloat16"),
+        ({"avx512f", "avx2"}, 0.999, "float32"),  # bfloat16 would be emulated: slower
+        ({"avx512_bf16"}, 1.01, "float32"),  # the sample check fails: float32 again, no error
+    ],
+)
+def test_auto_precision_follows_the_cpu_and_the_check(tiny_teacher, tmp_path, monkeypatch, flags, check, expected):
+    """`static.precision: auto` (the default) runs bfloat16 only on CPUs with native bfloat16
+    matmuls and only while the sample stays within the cosine bound; the report says why."""
+    from tfhub_kit import cpu
+    from tfhub_kit.transforms import static
+    from tfhub_kit.transforms.static import distill_static
+
+    monkeypatch.setattr(cpu, "cpu_flags", lambda: frozenset(flags))
+    monkeypatch.setattr(static, "PRECISION_MIN_COSINE", check)
+    network, source = _network(tiny_teacher)
+    settings = {"pca_dims": None, "sif_coefficient": None, "normalize": False}
+    assert StaticSection().precision == "auto"
+    table = distill_static(network, source.tokenizer, StaticSection(**settings), workdir=tmp_path / "auto")
+    exact = distill_static(
+        network, source.tokenizer, StaticSection(**settings, precision="float32"), workdir=tmp_path / "f32"
+    )
+    report = table.report
+    assert (report["precision"], report["precision_requested"]) == (expected, "auto")
+    if expected == "bfloat16":
+        assert next(f for f in cpu.BFLOAT16_FLAGS if f in flags) in report["precision_reason"]
+        assert np.abs(table.vectors - exact.vectors).max() > 1e-5
+    else:
+        assert report["precision_reason"].startswith(("auto: this CPU has none", "bfloat16 rows fell"))
+        np.testing.assert_array_equal(table.vectors, exact.vectors)
 
 
 def test_custom_word_that_is_two_words_is_refused(tiny_teacher, tmp_path):

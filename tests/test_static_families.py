@@ -49,7 +49,7 @@ def test_static_rows_and_encodings_equal_model2vec(kind, families, tmp_path, mon
         token_remove_pattern=remove,
     )
     source = inspect_hf_folder(root / "hf")
-    settings = StaticSection(pca_dims=16, sif_coefficient=1e-4, remove_tokens=remove)
+    settings = StaticSection(pca_dims=16, sif_coefficient=1e-4, remove_tokens=remove, precision="float32")
     ours = distill_static(load_network(source), source.tokenizer, settings, workdir=tmp_path / "work")
     vocab = theirs.tokenizer.get_vocab()
     assert list(ours.tokens) == sorted(vocab, key=vocab.get)
@@ -59,7 +59,9 @@ def test_static_rows_and_encodings_equal_model2vec(kind, families, tmp_path, mon
     recipe = {
         "model": {"publisher": "test", "name": "static", "version": 1, "description": "Static."},
         "source": {"hf_folder": str(root / "hf")},
-        "transforms": [{"static": {"pca_dims": 16, "sif_coefficient": 1e-4, "remove_tokens": remove}}],
+        "transforms": [
+            {"static": {"pca_dims": 16, "sif_coefficient": 1e-4, "remove_tokens": remove, "precision": "float32"}}
+        ],
         "export": {"saved_models": ["embedding"], "seq_length": 32, "embedding": {"pooling": "mean"}},
     }
     (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))

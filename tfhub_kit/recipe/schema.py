@@ -183,8 +183,10 @@ class StaticSection:
     rows weighted by SIF `a / (a + p(rank))` with Zipf p (`sif_coefficient` = a, null for no
     weighting). Sentences: mean of their token rows (at most `max_tokens`, [UNK] dropped),
     L2-normalised if `normalize`. `refine` optionally fits the table to the teacher.
-    `precision: bfloat16` runs the teacher's matmuls in bfloat16 (about 1.4x faster on CPUs
-    with AVX512-BF16); a sample of rows is checked against float32 (cosine >= 0.999).
+    The teacher's matmuls run in `precision`: `auto` (the default) takes bfloat16 on CPUs with
+    AMX or AVX512-BF16 (about 1.3x faster there) and float32 elsewhere; a bfloat16 table is
+    checked against float32 on a sample of rows (cosine >= 0.999), and `auto` falls back to
+    float32 where it is not. The manifest records which ran and why.
     """
 
     pca_dims: int | None = field(default=256, metadata={"check": "positive"})
@@ -195,8 +197,9 @@ class StaticSection:
     max_tokens: int = field(default=512, metadata={"check": "positive"})
     batch_size: int = field(default=1024, metadata={"check": "positive"})
     """Token sequences per teacher batch."""
-    precision: Literal["float32", "bfloat16"] = "float32"
-    """`bfloat16` runs the teacher's matmuls in bfloat16 (checked against float32)."""
+    precision: Literal["auto", "float32", "bfloat16"] = "auto"
+    """`float32` for rows that do not depend on the CPU; `bfloat16` insists (an error where
+    the check fails); `auto` picks by CPU."""
     refine: RefineSection | None = None
 
 

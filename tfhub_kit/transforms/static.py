@@ -10,7 +10,9 @@ and unknown) and every custom word (WordPiece models) is run through the encoder
 over all positions. PCA, fitted on these unweighted vectors, reduces them to `pca_dims`; each row is
 then scaled by the SIF weight a / (a + p(rank)) with Zipf's p proportional to 1/(rank + 2)
 in table order. A sentence's vector is the mean of its token rows
-(`tfhub_kit.staticmodel`), which is how model2vec's `StaticModel` encodes.
+(`tfhub_kit.staticmodel`), which is how model2vec's `StaticModel` encodes. The encoder's
+matmuls run in bfloat16 where the CPU does that natively (`static.precision: auto`), checked
+against float32 on a sample of rows.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from tfhub_kit.cpu import BFLOAT16_FLAGS, native_bfloat16
 from tfhub_kit.errors import RecipeError, StaticPrecisionError
 from tfhub_kit.metrics import cosine_rows
 from tfhub_kit.networks import Network
@@ -69,21 +72,27 @@ def distill_static(
         "sep_id": ids["end_of_segment_id"],
         "pad_id": ids["padding_id"],
     }
+    precision, reason = choose_precision(settings.precision, network)
+    say(f"teacher matmuls in {precision} ({reason})")
     raw = embed_sequences(
-        network, sequences, **specials, batch_size=settings.batch_size, precision=settings.precision, progress=say
+        network, sequences, **specials, batch_size=settings.batch_size, precision=precision, progress=say
     )
     precision_check = None
-    if settings.precision != "float32":
+    if precision != "float32":
         sample = np.linspace(0, len(sequences) - 1, min(PRECISION_SAMPLE, len(sequences))).astype(int)
         exact = embed_sequences(network, [sequences[i] for i in sample], **specials, batch_size=settings.batch_size)
         cosine = float(cosine_rows(raw[sample], exact).min())
-        say(f"{settings.precision} rows vs float32 on {len(sample)} tokens: lowest cosine {cosine:.6f}")
-        if cosine < PRECISION_MIN_COSINE:
-            raise StaticPrecisionError(
-                f"static.precision {settings.precision}: a row's cosine to its float32 row is {cosine:.6f} "
-                f"(< {PRECISION_MIN_COSINE}); set static.precision: float32 for this model"
-            )
+        say(f"{precision} rows vs float32 on {len(sample)} tokens: lowest cosine {cosine:.6f}")
         precision_check = {"sample": len(sample), "min_cosine": round(cosine, 6)}
+        if cosine < PRECISION_MIN_COSINE and settings.precision != "auto":
+            raise StaticPrecisionError(
+                f"static.precision {precision}: a row's cosine to its float32 row is {cosine:.6f} "
+                f"(< {PRECISION_MIN_COSINE}); set static.precision: float32 (or auto) for this model"
+            )
+        if cosine < PRECISION_MIN_COSINE:
+            precision, reason = "float32", f"bfloat16 rows fell to cosine {cosine:.6f} < {PRECISION_MIN_COSINE}"
+            say(f"teacher matmuls again in float32 ({reason})")
+            raw = embed_sequences(network, sequences, **specials, batch_size=settings.batch_size, progress=say)
     vectors, pca = fit_pca(raw, settings.pca_dims)
     weights = sif_weights(len(tokens), settings.sif_coefficient)
     vectors = (vectors * weights[:, None]).astype(np.float32)
@@ -103,7 +112,9 @@ def distill_static(
         "teacher_width": int(raw.shape[1]),
         "dim": int(vectors.shape[1]),
         "pca_explained_variance": None if pca is None else round(pca.explained_variance_ratio, 4),
-        "precision": settings.precision,
+        "precision": precision,
+        "precision_requested": settings.precision,
+        "precision_reason": reason,
         "precision_check": precision_check,
         "distill_seconds": round(time.perf_counter() - start, 2),
     }
@@ -123,6 +134,21 @@ def distill_static(
         },
         report=report,
     )
+
+
+def choose_precision(requested: str, network: Network) -> tuple[str, str]:
+    """The precision the teacher's matmuls run in, and why. `auto` takes bfloat16 where this
+    CPU runs it natively (`tfhub_kit.cpu`) and the teacher has the padding-free path, else
+    float32; a bfloat16 table is then still checked against float32 on a sample of rows."""
+    if requested != "auto":
+        return requested, "asked for"
+    unsupported = packed_unsupported(network)
+    if unsupported:
+        return "float32", f"auto: no padding-free path ({unsupported})"
+    flag = native_bfloat16()
+    if flag is None:
+        return "float32", f"auto: this CPU has none of {', '.join(BFLOAT16_FLAGS)}"
+    return "bfloat16", f"auto: this CPU has {flag}"
 
 
 def static_vocabulary(vocab: Sequence[str], tokenizer: TokenizerSpec, remove_tokens: str) -> list[tuple[str, int]]:
