@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from tfhub_kit.cpu import usable_cores
 from tfhub_kit.files import sha256_file
 from tfhub_kit.networks import Network
 from tfhub_kit.progress import reporter
@@ -102,11 +103,17 @@ def count_tokens(
         token_counts = tf.math.bincount(flat.values, minlength=vocab_size, maxlength=vocab_size, dtype=tf.int64)
         return line_counts, token_counts, tf.shape(lines, out_type=tf.int64)[0]
 
+    # Fixed parallelism and no tf.data autotuning: its optimiser thread, joined when the
+    # iterator ends, held about every second pass for 0.5-2.5 s after its last batch
+    # (TF 2.21; benchmarks/tokenize_families.py).
+    options = tf.data.Options()
+    options.autotune.enabled = False
     dataset = (
         tf.data.TextLineDataset([str(f) for f in files])
         .batch(batch_size)
-        .map(count, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
-        .prefetch(tf.data.AUTOTUNE)
+        .map(count, num_parallel_calls=usable_cores(), deterministic=False)
+        .prefetch(2)
+        .with_options(options)
     )
     line_counts = np.zeros(vocab_size, dtype=np.int64)
     token_counts = np.zeros(vocab_size, dtype=np.int64)
