@@ -132,3 +132,53 @@ def test_extend_vocab_needs_exactly_one_of_corpora_and_vocab(tmp_path, minilm_di
     with pytest.raises(RecipeError) as err:
         load_recipe(tmp_path)
     assert "field 'transforms[0].extend_vocab': give exactly one of corpora and vocab" in str(err.value)
+
+
+def test_masked_lm_after_extend_vocab_cuts_its_corpus_with_the_new_pieces(tiny, tmp_path):
+    """A recipe that extends the vocabulary, then pretrains on text of the new language:
+    `data prepare` and `train` cut the corpus with the built vocabulary, so the rows hold the
+    new pieces' ids (the source's vocabulary has none of them) and the network trains on them."""
+    import json
+
+    from click.testing import CliRunner
+
+    from tfhub_kit.cli import main
+    from tfhub_kit.files import sha256_file
+    from tfhub_kit.pretrain.corpus import corpus_dataset
+    from tfhub_kit.train import train_recipe
+
+    source, _ = tiny
+    lines = (ROOT / "data/korsts/sts-dev.tsv").read_text(encoding="utf-8").splitlines()[1:201]
+    (tmp_path / "ko.txt").write_text("".join(line.split("\t")[5] + "\n" for line in lines), encoding="utf-8")
+    recipe = {
+        "model": {"publisher": "test", "name": "ext_mlm", "version": 1, "description": "Tiny."},
+        "source": {"hf_folder": str(source.folder)},
+        "transforms": [{"extend_vocab": {"corpora": [{"path": "ko.txt"}], "size": 300}}],
+        "pretrain": {"seq_length": 32, "corpus": {"files": [{"path": "ko.txt"}], "shards": 1, "held_out": 0.05}},
+        "train": {
+            "strategy": "cpu",
+            "seq_length": 32,
+            "global_batch_size": 8,
+            "steps": 4,
+            "checkpoint_every": 4,
+            "select": "last",
+            "objectives": [{"mlm": {"whole_word": True, "max_predictions": 4}}],
+        },
+        "export": {"saved_models": ["encoder"], "seq_length": 32},
+    }
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    out = tmp_path / "build"
+
+    prepared = CliRunner().invoke(main, ["data", "prepare", str(tmp_path), "--out", str(out)])
+    assert prepared.exit_code == 0, prepared.output
+    folder = out / "test" / "ext_mlm" / "corpus"
+    ids = np.concatenate([row["input_word_ids"].numpy() for row in corpus_dataset(folder)])
+    old_size = len(source.tokenizer.vocab())
+    assert ids.max() >= old_size  # new Hangul pieces: cut with the built vocabulary
+    manifest = json.loads((folder / "corpus.json").read_text())
+    assert manifest["tokenizer"]["vocab_sha256"] != sha256_file(source.tokenizer.vocab_file)
+
+    result = train_recipe(tmp_path, out_dir=out)  # an id beyond the network's rows would fail the lookup
+    report = json.loads((result.run_dir / "train.json").read_text())
+    assert report["finished"] and np.isfinite(report["final_losses"]["mlm"])
+    assert json.loads((folder / "corpus.json").read_text()) == manifest  # train cut it alike: shards reused

@@ -211,9 +211,16 @@ def data_prepare(recipe_dir: str, out_dir: str) -> None:
     Example:
       tfhub-kit data prepare models/tfhub-kit/all_minilm_l6_v2_mlm
     """
-    from tfhub_kit.pretrain.corpus import MANIFEST, prepare_corpus
+    from tfhub_kit.build import build_model
+    from tfhub_kit.pretrain.corpus import MANIFEST, needs_built_tokenizer, prepare_corpus
+    from tfhub_kit.recipe import load_recipe
 
-    prepared = prepare_corpus(recipe_dir, out_dir=out_dir)
+    recipe = load_recipe(recipe_dir)
+    if needs_built_tokenizer(recipe):  # the corpus is cut with the vocabulary the transforms make
+        with build_model(recipe, out_dir=out_dir, static=False) as built:
+            prepared = prepare_corpus(recipe, out_dir=out_dir, source=built.source)
+    else:
+        prepared = prepare_corpus(recipe, out_dir=out_dir)
     click.echo(str(prepared.folder / MANIFEST))
 
 
