@@ -4,6 +4,8 @@ staging folder.
 
     with build_model(recipe, out_dir="build", progress=print) as built:
         built.network, built.source, built.report    # or built.table for a static model
+    with tokenizer_source(recipe) as source:         # only the tokenizer the network reads
+        source.tokenizer
 
 The context keeps files the network still needs (a pruned vocabulary) alive until exit.
 """
@@ -77,3 +79,22 @@ def build_model(
         )
         report["steps"].append({"transform": "static", **table.report})
         yield BuiltModel(network, source, report, table)
+
+
+@contextlib.contextmanager
+def tokenizer_source(
+    recipe: Recipe,
+    *,
+    out_dir: str | Path = "build",
+    progress: Progress | None = None,
+    source: HFSource | None = None,
+) -> Iterator[HFSource]:
+    """The source with the tokenizer the built network reads: the recipe's own (`source`, or
+    read here), or, when its transforms change the vocabulary, a build's, valid inside the
+    context (the network is built for it, and not handed out)."""
+    source = source or inspect_source(recipe)
+    if not recipe.changes_vocabulary:
+        yield source
+        return
+    with build_model(recipe, out_dir=out_dir, progress=progress, static=False, source=source) as built:
+        yield built.source

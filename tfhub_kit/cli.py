@@ -211,16 +211,13 @@ def data_prepare(recipe_dir: str, out_dir: str) -> None:
     Example:
       tfhub-kit data prepare models/tfhub-kit/all_minilm_l6_v2_mlm
     """
-    from tfhub_kit.build import build_model
-    from tfhub_kit.pretrain.corpus import MANIFEST, needs_built_tokenizer, prepare_corpus
+    from tfhub_kit.build import tokenizer_source
+    from tfhub_kit.pretrain.corpus import MANIFEST, prepare_corpus
     from tfhub_kit.recipe import load_recipe
 
     recipe = load_recipe(recipe_dir)
-    if needs_built_tokenizer(recipe):  # the corpus is cut with the vocabulary the transforms make
-        with build_model(recipe, out_dir=out_dir, static=False) as built:
-            prepared = prepare_corpus(recipe, out_dir=out_dir, source=built.source)
-    else:
-        prepared = prepare_corpus(recipe, out_dir=out_dir)
+    with tokenizer_source(recipe, out_dir=out_dir) as source:  # cut with the network's vocabulary
+        prepared = prepare_corpus(recipe, out_dir=out_dir, source=source)
     click.echo(str(prepared.folder / MANIFEST))
 
 

@@ -43,7 +43,6 @@ from tfhub_kit.tokenizers.build import build_tokenize
 Progress = Callable[[str], None]
 MANIFEST = "corpus.json"
 SPLITS = ("train", "heldout")
-VOCABULARY_TRANSFORMS = ("prune_vocab", "extend_vocab")
 _BATCH = 1024
 
 
@@ -67,18 +66,18 @@ def prepare_corpus(
 
     `source` is the source whose tokenizer cuts the text, as the caller has it. For a recipe
     whose transforms change the vocabulary (`extend_vocab`, `prune_vocab`) that must be the
-    built one (`build.build_model(...).source`), so the ids are the network's; otherwise it
-    is read here when not given."""
+    built one (`build.tokenizer_source`), so the ids are the network's; otherwise it is read
+    here when not given."""
     recipe = recipe_dir if isinstance(recipe_dir, Recipe) else load_recipe(recipe_dir)
     say = reporter(progress)
     if recipe.pretrain is None:
         raise RecipeError(recipe.file, "pretrain", "is required by `tfhub-kit data prepare`", show_value=False)
-    if source is None and needs_built_tokenizer(recipe):
+    if source is None and recipe.changes_vocabulary:
         raise RecipeError(
             recipe.file,
             "transforms",
             "change the vocabulary, so the corpus must be cut with the built tokenizer",
-            allowed="prepare_corpus(recipe, source=built.source) inside build_model (as `tfhub-kit data prepare` does)",
+            allowed="prepare_corpus(recipe, source=...) inside build.tokenizer_source (as `tfhub-kit data prepare` does)",
             show_value=False,
         )
     corpus = recipe.pretrain.corpus
@@ -137,11 +136,6 @@ def prepare_corpus(
         f"of {recipe.pretrain.seq_length} tokens from {totals['documents']:,} documents -> {folder}"
     )
     return PreparedCorpus(folder, manifest, reused)
-
-
-def needs_built_tokenizer(recipe: Recipe) -> bool:
-    """Whether the recipe's transforms change the vocabulary the corpus is cut with."""
-    return any(step.name in VOCABULARY_TRANSFORMS for step in recipe.transforms)
 
 
 def corpus_dataset(folder: str | Path, split: str = "train", input_context: Any = None) -> Any:

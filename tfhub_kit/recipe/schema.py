@@ -752,6 +752,12 @@ class Recipe:
     def handle(self) -> str:
         return f"{self.model.publisher}/{self.model.name}/{self.model.version}"
 
+    @property
+    def changes_vocabulary(self) -> bool:
+        """Whether a transform (`extend_vocab`, `prune_vocab`) gives the built network a
+        vocabulary other than the source's."""
+        return any(step.name in ("extend_vocab", "prune_vocab") for step in self.transforms)
+
     def data_path(self, relative: str) -> Path:
         """A data file named in the recipe, resolved against the recipe folder (a symbolic
         link loop is a `RecipeError`)."""

@@ -16,14 +16,14 @@ import dataclasses
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tfhub_kit.build import build_model
+from tfhub_kit.build import build_model, tokenizer_source
 from tfhub_kit.datasets import read_sts
 from tfhub_kit.errors import RecipeError, UsageError
 from tfhub_kit.files import sha256_file, write_json_atomic
@@ -32,7 +32,7 @@ from tfhub_kit.locks import writer_lock
 from tfhub_kit.metrics import cosine_rows, spearman
 from tfhub_kit.networks import HFSource, embedding_settings, inspect_source, load_network
 from tfhub_kit.plots import draw_training
-from tfhub_kit.pretrain.corpus import corpus_dataset, needs_built_tokenizer, prepare_corpus
+from tfhub_kit.pretrain.corpus import corpus_dataset, prepare_corpus
 from tfhub_kit.progress import reporter
 from tfhub_kit.recipe import Recipe, load_recipe
 from tfhub_kit.runs import TRAIN_FILE, run_id
@@ -183,7 +183,11 @@ def train_in_strategy(
         progress=say,
         source=source,
     )
-    with _corpus_source(recipe, out_dir, say, source) as cut_with:
+    # A pretraining corpus is cut (and masked) with the built network's vocabulary. With a
+    # vocabulary transform that takes a build outside the strategy's scope, which only lends
+    # its tokenizer; the network is built again, in scope, below.
+    cut = tokenizer_source(recipe, out_dir=out_dir, progress=say, source=source) if recipe.pretrain else None
+    with cut or contextlib.nullcontext(source) as cut_with:
         tasks = load_tasks(
             recipe,
             teacher=lambda *args: _chief_first(strategy, chief, lambda: teacher(*args)),
@@ -551,19 +555,6 @@ def _chief_first(strategy: Any, chief: bool, work: Callable[[], Any]) -> Any:
     result = work() if chief else None
     barrier(strategy)
     return result if chief else work()
-
-
-@contextlib.contextmanager
-def _corpus_source(recipe: Recipe, out_dir: str | Path, progress: Progress, source: HFSource) -> Iterator[HFSource]:
-    """The source whose tokenizer cuts the pretraining corpus and masks it: the recipe's own,
-    or, when its transforms change the vocabulary (extend_vocab, prune_vocab), the built
-    one. That build happens outside the strategy's scope and only lends its tokenizer; the
-    network is built again, in scope, for training."""
-    if recipe.pretrain is None or not needs_built_tokenizer(recipe):
-        yield source
-        return
-    with build_model(recipe, out_dir=out_dir, progress=progress, static=False, source=source) as built:
-        yield built.source
 
 
 def _prepared_corpus(recipe: Recipe, out_dir: str | Path, progress: Progress, source: HFSource) -> Path:
