@@ -16,18 +16,21 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tfhub_kit.cpu import cpu_flags
+
 FLAGS_OF_NOTE = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile", "amx_int8")
 
 
 def cpu_summary() -> str:
-    """`<model>, <n> CPUs, flags: ...` from lscpu (the flags that decide matmul speed)."""
+    """`<model>, <n> CPUs, flags: ...`: the model from lscpu, the flags that decide matmul speed
+    as the kit reads them (`tfhub_kit.cpu`)."""
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return f"{platform.processor() or 'unknown CPU'}, {os.cpu_count()} CPUs"
     fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
     model = fields.get("Model name", "unknown").strip()
-    flags = set(fields.get("Flags", "").split())
+    flags = cpu_flags()  # the flags the kit itself decides on (bfloat16 distillation)
     noted = [f for f in FLAGS_OF_NOTE if f in flags] or ["none of " + "/".join(FLAGS_OF_NOTE)]
     return f"{model}, {os.cpu_count()} CPUs, flags: {' '.join(noted)}"
 
