@@ -26,7 +26,9 @@ DEV = Path(__file__).resolve().parents[1] / "data" / "stsb" / "stsb-en-dev.csv"
 
 @pytest.fixture(scope="module")
 def mlm_run(tmp_path_factory):
-    folder = tiny_mlm_recipe(tmp_path_factory.mktemp("mlm"))
+    # 800 steps: at 400 the model is still leaving the most-frequent-piece plateau, and where it
+    # stands then depends on the CPU's kernels (2e-3: 5.32 on an AVX-512 EPYC, 4.63 on an AMX Xeon)
+    folder = tiny_mlm_recipe(tmp_path_factory.mktemp("mlm"), steps=800, eval_every=400, checkpoint_every=400)
     recipe = yaml.safe_load((folder / "recipe.yaml").read_text())
     # STS-B dev: sentences the corpus (STS-B train) does not hold
     recipe["evaluate"] = {"mlm": [{"name": "stsb-dev", "path": str(DEV), "format": "stsb_csv", "min_accuracy": 5.0}]}
@@ -45,8 +47,8 @@ def test_tiny_bert_learns_masked_words_well_above_the_frequency_baseline(mlm_run
     assert task["heldout_predictions"] > 200
     assert 2 < baseline < 8  # the most frequent held-out target ("the" here)
     # every selected piece is the mask token, so nothing is answered by copying it; measured
-    # (streamed): 4.29 at step 200, 5.32 at step 400, against 4.29 for "the" everywhere (full
-    # 64-piece rows, ~9 masks each; one sentence at a time scores 7.5: see the evaluate test)
+    # (streamed, AMX Xeon): 5.15 at step 400, 5.83 at step 800, against 4.29 for "the"
+    # everywhere (full 64-piece rows, ~9 masks each; one sentence at a time: the evaluate test)
     assert scores[-1] > baseline + 0.5 and scores[-1] > scores[0], (scores, baseline)
     assert any("mlm_heldout_accuracy" in line for line in lines)
 
@@ -173,7 +175,7 @@ def test_evaluate_scores_single_masked_pieces_of_held_out_text_against_the_basel
     assert figures["sentences"] == len(sentences) > 2000
     assert 0.13 < figures["masked"] / pieces < 0.18, (figures, pieces)  # 15% of pieces, at least one per sentence
     assert 2 < figures["baseline"] < 8  # "the" everywhere
-    # measured: 7.52 against 4.36 after 400 steps
+    # measured: 8.61 against 4.36 after 800 steps (AMX Xeon)
     assert figures["accuracy"] > figures["baseline"] + 2, figures
     assert evaluate_build(build.root).results["mlm"] == report.results["mlm"]  # the same positions every time
     (gate,) = report.gates
