@@ -64,6 +64,23 @@ def ensure_build(build: Path, recipe: Path) -> None:
         export_recipe(recipe, out_dir=build.parents[2])
 
 
+def export_bfloat16(recipe: Path, out: Path) -> Path:
+    """Export `recipe` again with `export.embedding.precision: bfloat16` under `out` (its source
+    pinned to the folder the recipe names, evaluate left out); returns the build folder."""
+    import yaml
+
+    from tfhub_kit.export import export_recipe
+    from tfhub_kit.recipe import load_recipe
+
+    data = yaml.safe_load((recipe / "recipe.yaml").read_text())
+    data["source"] = {"hf_folder": str(load_recipe(recipe).source_dir)}
+    data["export"]["embedding"] = {**data["export"].get("embedding", {}), "precision": "bfloat16"}
+    data.pop("evaluate", None)
+    (out / "recipe").mkdir(parents=True)
+    (out / "recipe" / "recipe.yaml").write_text(yaml.safe_dump(data))
+    return export_recipe(out / "recipe", out_dir=out / "build").layout.root
+
+
 def rate(fn: Callable[[list[str]], object], sentences: list[str], repeats: int = 3) -> float:
     """Sentences per second of `fn(sentences)`: the median of `repeats` runs after a warm-up
     run (traces, caches, thread pools)."""

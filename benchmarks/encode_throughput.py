@@ -24,8 +24,7 @@ import os
 import tempfile
 from pathlib import Path
 
-import yaml
-from _timing import encoder_flops_per_token, ensure_build, matmul_peak_flops, print_machine, rate
+from _timing import encoder_flops_per_token, ensure_build, export_bfloat16, matmul_peak_flops, print_machine, rate
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -57,7 +56,6 @@ def main() -> None:
     from sentence_transformers import SentenceTransformer
 
     from tfhub_kit.evaluate import encode
-    from tfhub_kit.export import export_recipe
     from tfhub_kit.recipe import load_recipe
 
     sentences = stsb_sentences(args.sentences)
@@ -71,15 +69,7 @@ def main() -> None:
             embed(tf.constant(texts[start : start + args.batch])).numpy()
 
     tmp = Path(tempfile.mkdtemp(prefix="encode-bf16-"))
-    recipe = yaml.safe_load((RECIPE / "recipe.yaml").read_text())
-    recipe["source"] = {"hf_folder": str(load_recipe(RECIPE).source_dir)}
-    recipe["export"]["embedding"] = {**recipe["export"].get("embedding", {}), "precision": "bfloat16"}
-    recipe.pop("evaluate", None)
-    (tmp / "recipe").mkdir()
-    (tmp / "recipe" / "recipe.yaml").write_text(yaml.safe_dump(recipe))
-    embed_bf16 = tf.saved_model.load(
-        str(export_recipe(tmp / "recipe", out_dir=tmp / "build").layout.root / "embedding")
-    )
+    embed_bf16 = tf.saved_model.load(str(export_bfloat16(RECIPE, tmp) / "embedding"))
 
     def ours_bf16(texts: list[str]) -> None:
         encode(embed_bf16, texts, batch_size=args.batch)

@@ -108,10 +108,11 @@ class EmbeddingSection:
     normalize: Literal["auto", "yes", "no"] = "auto"
     """L2-normalise the sentence vector."""
     precision: Literal["float32", "bfloat16"] = "float32"
-    """`bfloat16` runs the embedding model's matmuls in bfloat16 (twice the float32 rate on
-    CPUs with AVX512-BF16 or AMX, and on accelerators; float32 in and out). It needs the
-    padding-free path; export refuses it when a probe's vector moves more than 1e-2 from
-    float32, and validate checks the same on the built model."""
+    """`bfloat16` runs the embedding model's matmuls and the feed-forward block's inner
+    activation in bfloat16 (float32 in and out): for CPUs with AVX512-BF16 or AMX and for
+    accelerators; on 2-core CPUs the whole model ran 1.2-1.35x its float32 speed
+    (BENCHMARKS.md). It needs the padding-free path; export refuses it when a probe's vector
+    moves more than 1e-2 from float32, and validate checks the same on the built model."""
 
 
 @dataclass(frozen=True)
