@@ -1,11 +1,12 @@
 """Where the embedding SavedModel's time goes on this CPU, by operation type.
 
-One sorted pass over 2,000 STS-B dev sentences at batch 32 (what `encode_throughput.py`
-times), traced with the TensorFlow profiler, for the float32 `embedding/` and the same recipe
-exported with `export.embedding.precision: bfloat16`; xprof's framework op statistics sum
-each operation type's own time over the threads. Prints, for each: the pass's wall time, the
-share of thread time left idle (a core with nothing to run), and the operation types that
-take the most of the busy time.
+One pass of `tfhub_kit.evaluate.encode` (longest first) over 2,000 STS-B dev sentences at
+batch 32 (what `encode_throughput.py` times as sorted), traced with the TensorFlow profiler,
+for the float32 `embedding/` and the same recipe exported with
+`export.embedding.precision: bfloat16`; xprof's framework op statistics sum each operation
+type's own time over the threads. Prints, for each: the pass's wall time, the share of thread
+time left idle (a core with nothing to run), and the operation types that take the most of
+the busy time.
 
     pip install -e .[bench]     # xprof reads the trace
     .venv/bin/python benchmarks/encode_profile.py [--build build/tfhub-kit/all_minilm_l6_v2/1]
@@ -19,10 +20,11 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from _timing import ensure_build, export_bfloat16, print_machine
-from encode_throughput import RECIPE, ROOT, stsb_sentences
+from encode_throughput import BUILD, RECIPE, stsb_sentences
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -41,16 +43,14 @@ def op_types(xplane: Path) -> dict[str, float]:
     return totals
 
 
-def profile(embed: object, batches: list[object], logdir: Path) -> tuple[float, dict[str, float]]:
-    """Wall seconds of one traced pass (after an untraced warm-up pass) and its op types."""
+def profile(encode_all: Callable[[], object], logdir: Path) -> tuple[float, dict[str, float]]:
+    """Wall seconds of one traced `encode_all()` (after an untraced warm-up call) and its op types."""
     import tensorflow as tf
 
-    for batch in batches:
-        embed(batch).numpy()  # type: ignore[operator]
+    encode_all()
     tf.profiler.experimental.start(str(logdir))
     start = time.perf_counter()
-    for batch in batches:
-        embed(batch).numpy()  # type: ignore[operator]
+    encode_all()
     wall = time.perf_counter() - start
     tf.profiler.experimental.stop()
     return wall, op_types(next(logdir.rglob("*.xplane.pb")))
@@ -59,7 +59,7 @@ def profile(embed: object, batches: list[object], logdir: Path) -> tuple[float, 
 def main() -> None:
     print_machine()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--build", type=Path, default=ROOT / "build" / "tfhub-kit" / "all_minilm_l6_v2" / "1")
+    parser.add_argument("--build", type=Path, default=BUILD)
     parser.add_argument("--sentences", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--top", type=int, default=10)
@@ -69,12 +69,16 @@ def main() -> None:
     import tensorflow as tf
     import tensorflow_text  # noqa: F401
 
-    sentences = sorted(stsb_sentences(args.sentences), key=len, reverse=True)
-    batches = [tf.constant(sentences[i : i + args.batch]) for i in range(0, len(sentences), args.batch)]
+    from tfhub_kit.evaluate import encode
+
+    sentences = stsb_sentences(args.sentences)
     tmp = Path(tempfile.mkdtemp(prefix="encode-profile-"))
     builds = {"float32": args.build, "bfloat16": export_bfloat16(RECIPE, tmp / "bf16")}
     for precision, build in builds.items():
-        wall, totals = profile(tf.saved_model.load(str(build / "embedding")), batches, tmp / f"trace-{precision}")
+        embed = tf.saved_model.load(str(build / "embedding"))
+        wall, totals = profile(
+            lambda embed=embed: encode(embed, sentences, batch_size=args.batch), tmp / f"trace-{precision}"
+        )
         idle = totals.pop("IDLE", 0.0)
         busy = sum(totals.values())
         print(f"\n{precision}: {len(sentences) / wall:.1f} sentences/s traced ({wall:.2f} s for the pass)")

@@ -31,6 +31,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "models" / "tfhub-kit" / "all_minilm_l6_v2"
+BUILD = ROOT / "build" / "tfhub-kit" / "all_minilm_l6_v2" / "1"
 
 
 def stsb_sentences(n: int) -> list[str]:
@@ -43,7 +44,7 @@ def stsb_sentences(n: int) -> list[str]:
 def main() -> None:
     print_machine()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--build", type=Path, default=ROOT / "build" / "tfhub-kit" / "all_minilm_l6_v2" / "1")
+    parser.add_argument("--build", type=Path, default=BUILD)
     parser.add_argument("--sentences", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)

@@ -143,17 +143,16 @@ def _layer(layer: Any, x: Any, positions: Any, rows: Any, bias: Any, *, first_on
 
 
 def _dense(precision: str) -> Any:
-    """`dense(x, kernel, bias, activation=None)` -> float32, computed in `precision`
-    (bfloat16: the matmul in bfloat16, the bias and activation in float32)."""
+    """`dense(x, kernel, bias)` -> float32, computed in `precision` (bfloat16: the matmul in
+    bfloat16, the bias in float32)."""
     import tensorflow as tf
 
     if precision not in ("float32", "bfloat16"):
         raise ValueError(f"precision must be float32 or bfloat16, not {precision!r}")
     dtype = tf.dtypes.as_dtype(precision)
 
-    def dense(x: Any, kernel: Any, bias: Any, activation: Any = None) -> Any:
-        y = tf.cast(tf.matmul(tf.cast(x, dtype), tf.cast(kernel, dtype)), tf.float32) + bias
-        return y if activation is None else activation(y)
+    def dense(x: Any, kernel: Any, bias: Any) -> Any:
+        return tf.cast(tf.matmul(tf.cast(x, dtype), tf.cast(kernel, dtype)), tf.float32) + bias
 
     return dense
 
